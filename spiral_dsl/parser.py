@@ -1,0 +1,288 @@
+"""Text → AST: lark's LALR parser and one Transformer whose methods are named after the rules.
+
+Lark's exceptions never leak: every parse failure is an :class:`SplSyntaxError` with file,
+line, column and a caret excerpt. A statement whose arguments are all literals (and, for a
+stroke, names its ``via``) becomes a core statement directly, so printing a core program and
+parsing it back gives the same program.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast as A
+from .errors import SplError, SplSyntaxError
+
+__all__ = ["parse", "grammar_text", "ParsedProgram"]
+
+# Friendly names for terminals in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name", "NUMBER": "a number", "HEXCOLOR": "a colour like #1a2b3c",
+    "ESCAPED_STRING": "a string", "DOMAIN": "'paint' or 'scene'", "BUILTIN": "lerp or mix",
+    "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "LBRACE": "'{'", "RBRACE": "'}'",
+    "EQUAL": "'='", "COLON": "':'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'",
+    "SLASH": "'/'", "$END": "end of file",
+}
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package or, in a source checkout, from ``grammars/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammars" / "spl.lark", here.parent / "grammars" / "spl.lark"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    raise SplError("grammar file spl.lark not found; reinstall spiral-dsl")
+
+
+class ParsedProgram(tuple):
+    """``(header, body)`` as produced by :func:`parse`."""
+
+
+def _span(filename: str, meta) -> A.Span:
+    return A.Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(filename: str, tok: Token) -> A.Span:
+    return A.Span(filename, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _is_literal_point(e) -> bool:
+    return isinstance(e, A.PointExpr) and isinstance(e.x, A.Number) and isinstance(e.y, A.Number)
+
+
+def _to_point(e: A.PointExpr) -> A.Point:
+    return A.Point(e.x.value, e.y.value)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """lark tree → AST. Methods are named after the grammar rules they build."""
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self.filename = filename
+
+    def _s(self, meta) -> A.Span:
+        return _span(self.filename, meta)
+
+    # -- program
+    def start(self, meta, children):
+        domain_tok, *items = children
+        settings, body = [], []
+        for item in items:
+            if isinstance(item, tuple) and len(item) == 3 and item[0] == "setting":
+                if body:
+                    raise SplSyntaxError(
+                        f"setting {item[1]!r} must come right after {domain_tok!s}, "
+                        "before any statement").at(item[2])
+                settings.append(item)
+            else:
+                body.append(item)
+        seen = {}
+        for _, (key, value), span in settings:
+            if key in seen:
+                raise SplSyntaxError(f"setting {key!r} given twice").at(span)
+            seen[key] = value
+        header_end = settings[-1][2] if settings else _tok_span(self.filename, domain_tok)
+        head_span = A.Span(self.filename, domain_tok.line, domain_tok.column,
+                           header_end.end_line, header_end.end_column)
+        header = A.Header(str(domain_tok), tuple(sorted(seen.items())), head_span)
+        # settings spans are kept for the checker's range errors
+        return ParsedProgram((header, tuple(body), {k: s for _, (k, _v), s in settings}))
+
+    def setting(self, meta, children):
+        name, value = children
+        return ("setting", (str(name), value), self._s(meta))
+
+    def setting_number(self, meta, children):
+        return _number_value(children[0])
+
+    def setting_negative(self, meta, children):
+        return -_number_value(children[0])
+
+    def setting_string(self, meta, children):
+        return _unescape(str(children[0]))
+
+    def setting_color(self, meta, children):
+        return A.Color.from_hex(str(children[0]))
+
+    def setting_rgb(self, meta, children):
+        return A.Color(*(_number_value(c) for c in children))
+
+    # -- statements
+    def move(self, meta, children):
+        (to,) = children
+        if _is_literal_point(to):
+            return A.Move(_to_point(to), self._s(meta))
+        return A.MoveStmt(to, self._s(meta))
+
+    def via(self, meta, children):
+        return ("via", children[0])
+
+    def stroke(self, meta, children):
+        via = None
+        if isinstance(children[0], tuple):
+            via = children[0][1]
+            children = children[1:]
+        to, pressure, size, color = children
+        if (via is not None and _is_literal_point(via) and _is_literal_point(to)
+                and isinstance(pressure, A.Number) and isinstance(size, A.Number)
+                and isinstance(color, A.ColorLit)):
+            return A.Stroke(_to_point(to), _to_point(via), pressure.value, size.value,
+                            color.color, self._s(meta))
+        return A.StrokeStmt(to, via, pressure, size, color, self._s(meta))
+
+    def place(self, meta, children):
+        shape, cell, size, color = children
+        shape, size = str(shape), str(size)
+        if (shape in A.SHAPES and size in A.SIZE_CLASSES and _is_literal_point(cell)
+                and float(cell.x.value).is_integer() and float(cell.y.value).is_integer()
+                and isinstance(color, A.ColorLit)):
+            return A.Place(shape, (int(cell.x.value), int(cell.y.value)), size, color.color,
+                           self._s(meta))
+        return A.PlaceStmt(shape, cell, size, color, self._s(meta))
+
+    def let(self, meta, children):
+        name, value = children
+        return A.Let(str(name), value, self._s(meta))
+
+    def param(self, meta, children):
+        name, type_ = children
+        return A.Param(str(name), str(type_), self._s(meta))
+
+    def params(self, meta, children):
+        return tuple(children)
+
+    def block(self, meta, children):
+        return tuple(children)
+
+    def def_(self, meta, children):
+        name, params, body = children
+        return A.Def(str(name), params, body, self._s(meta))
+
+    def call(self, meta, children):
+        name, args = children
+        return A.CallStmt(str(name), args, self._s(meta))
+
+    def args(self, meta, children):
+        return tuple(children)
+
+    def repeat(self, meta, children):
+        var, start, end, body = children
+        return A.Repeat(str(var), start, end, body, self._s(meta))
+
+    # -- expressions
+    def number(self, meta, children):
+        return A.Number(_number_value(children[0]), self._s(meta))
+
+    def name(self, meta, children):
+        return A.Name(str(children[0]), self._s(meta))
+
+    def hex_color(self, meta, children):
+        return A.ColorLit(A.Color.from_hex(str(children[0])), self._s(meta))
+
+    def point(self, meta, children):
+        x, y = children
+        return A.PointExpr(x, y, self._s(meta))
+
+    def rgb(self, meta, children):
+        r, g, b = children
+        if all(isinstance(c, A.Number) for c in children):
+            return A.ColorLit(A.Color(r.value, g.value, b.value), self._s(meta))
+        return A.RgbExpr(r, g, b, self._s(meta))
+
+    def neg(self, meta, children):
+        (operand,) = children
+        if isinstance(operand, A.Number):  # -3 is a literal, so print∘parse is the identity
+            return A.Number(-operand.value, self._s(meta))
+        return A.Neg(operand, self._s(meta))
+
+    def _binop(op):  # noqa: N805 - a method factory used at class creation
+        def method(self, meta, children):
+            left, right = children
+            return A.BinOp(op, left, right, self._s(meta))
+        method.__name__ = {"+": "add", "-": "sub", "*": "mul", "/": "div"}[op]
+        return method
+
+    add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
+    del _binop
+
+    def builtin_call(self, meta, children):
+        func, args = children
+        return A.CallExpr(str(func), args, self._s(meta))
+
+
+# "def" is a Python keyword: lark looks the rule up by name, so alias the method.
+setattr(_ToAst, "def", _ToAst.def_)
+
+
+def _number_value(tok) -> float:
+    return float(str(tok))
+
+
+def _unescape(text: str) -> str:
+    import ast as pyast
+    return pyast.literal_eval(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False)
+
+
+def _describe_expected(expected) -> str:
+    names = sorted({_TERMINAL_NAMES.get(t, None) or _keyword(t) for t in expected})
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return ", ".join(names)
+
+
+def _keyword(terminal: str) -> str:
+    # anonymous keyword terminals are named like "MOVE", "PRESSURE", "__ANON_0"
+    return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
+
+
+def parse(text: str, filename: str = "<string>"):
+    """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`."""
+    lines = text.splitlines()
+
+    def error(message: str, line: int, column: int) -> SplSyntaxError:
+        src = lines[line - 1] if 1 <= line <= len(lines) else None
+        return SplSyntaxError(message, filename=filename, line=line, column=column,
+                              source_line=src)
+
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedCharacters as e:
+        raise error(f"unexpected character {text[e.pos_in_stream]!r}", e.line, e.column) from None
+    except UnexpectedEOF as e:
+        line = max(len(lines), 1)
+        raise error(f"unexpected end of file; expected {_describe_expected(e.expected)}",
+                    line, len(lines[-1]) + 1 if lines else 1) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            line = max(len(lines), 1)
+            col = len(lines[-1]) + 1 if lines else 1
+            raise error(f"unexpected end of file; expected {_describe_expected(e.expected)}",
+                        line, col) from None
+        raise error(f"unexpected {str(tok)!r}; expected {_describe_expected(e.expected)}",
+                    tok.line, tok.column) from None
+    except UnexpectedInput as e:  # any other lark parse failure
+        raise error(str(e).splitlines()[0], getattr(e, "line", 1), getattr(e, "column", 1)) from None
+    try:
+        header, body, setting_spans = _ToAst(filename).transform(tree)
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, SplError):
+            if inner.line is not None and inner.source_line is None:
+                inner = type(inner)(inner.message, filename=inner.filename, line=inner.line,
+                                    column=inner.column,
+                                    source_line=lines[inner.line - 1] if inner.line <= len(lines) else None)
+            raise inner from None
+        raise
+    return header, body, setting_spans
