@@ -21,7 +21,7 @@ __all__ = [
     "Span", "Point", "Color", "Move", "Stroke", "Place", "CoreStatement", "CORE_TYPES",
     "Header", "Number", "Name", "PointExpr", "ColorLit", "RgbExpr", "Neg", "BinOp", "CallExpr",
     "Expr", "MoveStmt", "StrokeStmt", "PlaceStmt", "Let", "Param", "Def", "CallStmt", "Repeat",
-    "Statement", "SHAPES", "SIZE_CLASSES", "PARAM_TYPES", "BUILTINS", "DOMAINS",
+    "Statement", "fold", "fold_expr", "fold_body", "SHAPES", "SIZE_CLASSES", "PARAM_TYPES", "BUILTINS", "DOMAINS",
 ]
 
 DOMAINS = ("paint", "scene")
@@ -275,3 +275,56 @@ class Repeat:
 
 
 Statement = Union[Move, Stroke, Place, MoveStmt, StrokeStmt, PlaceStmt, Let, Def, CallStmt, Repeat]
+
+
+# ---------------------------------------------------------------------------- normal form
+def fold_expr(e):
+    """Normal form of an expression: ``-3`` is a number, ``rgb`` of numbers a colour literal."""
+    if isinstance(e, Neg) and isinstance(e.operand, Number):
+        return Number(-e.operand.value, e.span)
+    if isinstance(e, RgbExpr) and all(isinstance(c, Number) for c in (e.r, e.g, e.b)):
+        return ColorLit(Color(e.r.value, e.g.value, e.b.value), e.span)
+    return e
+
+
+def _literal_point(e) -> Point | None:
+    if isinstance(e, PointExpr) and isinstance(e.x, Number) and isinstance(e.y, Number):
+        return Point(e.x.value, e.y.value)
+    return None
+
+
+def fold(s):
+    """Normal form of a statement: one whose arguments are all literals (and, for a stroke,
+    that names its ``via``) is the core statement. The parser builds this form directly, so
+    printing a core program and parsing it back is the identity."""
+    if isinstance(s, MoveStmt):
+        to = _literal_point(s.to)
+        return Move(to, s.span) if to is not None else s
+    if isinstance(s, StrokeStmt):
+        to, via = _literal_point(s.to), _literal_point(s.via)
+        if (to is not None and via is not None and isinstance(s.pressure, Number)
+                and isinstance(s.size, Number) and isinstance(s.color, ColorLit)):
+            return Stroke(to, via, s.pressure.value, s.size.value, s.color.color, s.span)
+        return s
+    if isinstance(s, PlaceStmt):
+        cell = _literal_point(s.cell)
+        if (cell is not None and s.shape in SHAPES and s.size in SIZE_CLASSES
+                and float(cell.x).is_integer() and float(cell.y).is_integer()
+                and isinstance(s.color, ColorLit)):
+            return Place(s.shape, (int(cell.x), int(cell.y)), s.size, s.color.color, s.span)
+        return s
+    return s
+
+
+def fold_body(body) -> tuple:
+    """:func:`fold` applied to every statement of a body, blocks included."""
+    out = []
+    for s in body:
+        if isinstance(s, Def):
+            s = Def(s.name, s.params, fold_body(s.body), s.span)
+        elif isinstance(s, Repeat):
+            s = Repeat(s.var, s.start, s.end, fold_body(s.body), s.span)
+        elif not isinstance(s, CORE_TYPES):
+            s = fold(s)
+        out.append(s)
+    return tuple(out)

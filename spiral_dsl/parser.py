@@ -8,6 +8,7 @@ parsing it back gives the same program.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -21,7 +22,7 @@ __all__ = ["parse", "grammar_text", "ParsedProgram"]
 # Friendly names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
     "NAME": "a name", "NUMBER": "a number", "HEXCOLOR": "a colour like #1a2b3c",
-    "ESCAPED_STRING": "a string", "DOMAIN": "'paint' or 'scene'", "BUILTIN": "lerp or mix",
+    "ESCAPED_STRING": "a string", "DOMAIN": "'paint' or 'scene'",
     "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "LBRACE": "'{'", "RBRACE": "'}'",
     "EQUAL": "'='", "COLON": "':'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'",
     "SLASH": "'/'", "$END": "end of file",
@@ -47,14 +48,6 @@ def _span(filename: str, meta) -> A.Span:
 
 def _tok_span(filename: str, tok: Token) -> A.Span:
     return A.Span(filename, tok.line, tok.column, tok.end_line, tok.end_column)
-
-
-def _is_literal_point(e) -> bool:
-    return isinstance(e, A.PointExpr) and isinstance(e.x, A.Number) and isinstance(e.y, A.Number)
-
-
-def _to_point(e: A.PointExpr) -> A.Point:
-    return A.Point(e.x.value, e.y.value)
 
 
 @v_args(meta=True)
@@ -112,12 +105,9 @@ class _ToAst(Transformer):
     def setting_rgb(self, meta, children):
         return A.Color(*(_number_value(c) for c in children))
 
-    # -- statements
+    # -- statements (a statement of literals is built as a core statement: see ast.fold)
     def move(self, meta, children):
-        (to,) = children
-        if _is_literal_point(to):
-            return A.Move(_to_point(to), self._s(meta))
-        return A.MoveStmt(to, self._s(meta))
+        return A.fold(A.MoveStmt(children[0], self._s(meta)))
 
     def via(self, meta, children):
         return ("via", children[0])
@@ -128,22 +118,11 @@ class _ToAst(Transformer):
             via = children[0][1]
             children = children[1:]
         to, pressure, size, color = children
-        if (via is not None and _is_literal_point(via) and _is_literal_point(to)
-                and isinstance(pressure, A.Number) and isinstance(size, A.Number)
-                and isinstance(color, A.ColorLit)):
-            return A.Stroke(_to_point(to), _to_point(via), pressure.value, size.value,
-                            color.color, self._s(meta))
-        return A.StrokeStmt(to, via, pressure, size, color, self._s(meta))
+        return A.fold(A.StrokeStmt(to, via, pressure, size, color, self._s(meta)))
 
     def place(self, meta, children):
         shape, cell, size, color = children
-        shape, size = str(shape), str(size)
-        if (shape in A.SHAPES and size in A.SIZE_CLASSES and _is_literal_point(cell)
-                and float(cell.x.value).is_integer() and float(cell.y.value).is_integer()
-                and isinstance(color, A.ColorLit)):
-            return A.Place(shape, (int(cell.x.value), int(cell.y.value)), size, color.color,
-                           self._s(meta))
-        return A.PlaceStmt(shape, cell, size, color, self._s(meta))
+        return A.fold(A.PlaceStmt(str(shape), cell, str(size), color, self._s(meta)))
 
     def let(self, meta, children):
         name, value = children
@@ -189,16 +168,10 @@ class _ToAst(Transformer):
         return A.PointExpr(x, y, self._s(meta))
 
     def rgb(self, meta, children):
-        r, g, b = children
-        if all(isinstance(c, A.Number) for c in children):
-            return A.ColorLit(A.Color(r.value, g.value, b.value), self._s(meta))
-        return A.RgbExpr(r, g, b, self._s(meta))
+        return A.fold_expr(A.RgbExpr(*children, self._s(meta)))
 
     def neg(self, meta, children):
-        (operand,) = children
-        if isinstance(operand, A.Number):  # -3 is a literal, so print∘parse is the identity
-            return A.Number(-operand.value, self._s(meta))
-        return A.Neg(operand, self._s(meta))
+        return A.fold_expr(A.Neg(children[0], self._s(meta)))
 
     def _binop(op):  # noqa: N805 - a method factory used at class creation
         def method(self, meta, children):
@@ -210,9 +183,11 @@ class _ToAst(Transformer):
     add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
     del _binop
 
-    def builtin_call(self, meta, children):
-        func, args = children
-        return A.CallExpr(str(func), args, self._s(meta))
+    def lerp(self, meta, children):
+        return A.CallExpr("lerp", children[0], self._s(meta))
+
+    def mix(self, meta, children):
+        return A.CallExpr("mix", children[0], self._s(meta))
 
 
 # "def" is a Python keyword: lark looks the rule up by name, so alias the method.
@@ -246,8 +221,98 @@ def _keyword(terminal: str) -> str:
     return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
 
 
+# ---------------------------------------------------------------------------- fast path
+# Programs made only of core statements, one a line (what the printer, the synthesizer and
+# the action decoder write), are read with one regular expression a line. Anything else --
+# sugar, several statements on a line, any error -- goes to lark, which is the definition of
+# the syntax; tests check that both give the same AST on generated core programs.
+_N = r"(-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+))"
+_P = rf"\(\s*{_N}\s*,\s*{_N}\s*\)"
+_C = rf"(?:(#[0-9a-fA-F]{{6}})|rgb\(\s*{_N}\s*,\s*{_N}\s*,\s*{_N}\s*\))"
+_TAIL = r"\s*(?://.*)?$"
+_MOVE = re.compile(rf"move\s+to\s*{_P}{_TAIL}")
+_STROKE = re.compile(rf"stroke\s+via\s*{_P}\s*to\s*{_P}\s*pressure\s+{_N}\s+size\s+{_N}\s+color\s+{_C}{_TAIL}")
+_PLACE = re.compile(rf"place\s+([a-z]+)\s+at\s*{_P}\s*size\s+([a-z]+)\s+color\s+{_C}{_TAIL}")
+_HEADER = re.compile(r"(paint|scene)((?:\s+[A-Za-z_][A-Za-z0-9_]*=(?:-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\\]*\"))*)" + _TAIL)
+_SETTING = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\\]*\")")
+_NUMBER = re.compile(_N + "$")
+
+
+def _color(groups) -> A.Color:
+    hex_, r, g, b = groups
+    return A.Color.from_hex(hex_) if hex_ else A.Color(float(r), float(g), float(b))
+
+
+def _fast_parse(text: str, filename: str):
+    """``(header, body, setting_spans)`` for a core-only program, else ``None``."""
+    header, body, spans = None, [], {}
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip()
+        if not line or line.startswith("//"):
+            continue
+        column = len(raw) - len(raw.lstrip()) + 1
+        span = A.Span(filename, number, column, number, column + len(line.rstrip()))
+        if header is None:
+            m = _HEADER.match(line)
+            if m is None:
+                return None
+            settings = {}
+            for sm in _SETTING.finditer(m.group(2)):
+                key, value = sm.groups()
+                if key in settings:
+                    return None
+                if value.startswith("#"):
+                    settings[key] = A.Color.from_hex(value)
+                elif value.startswith('"'):
+                    settings[key] = value[1:-1]
+                elif _NUMBER.match(value):
+                    settings[key] = float(value)
+                else:
+                    return None
+                spans[key] = A.Span(filename, number, column + m.start(2) + sm.start(),
+                                    number, column + m.start(2) + sm.end())
+            header = A.Header(m.group(1), tuple(sorted(settings.items())), span)
+            continue
+        first = line[0]
+        if first == "s":
+            m = _STROKE.match(line)
+            if m is None:
+                return None
+            g = m.groups()
+            body.append(A.Stroke(A.Point(float(g[2]), float(g[3])), A.Point(float(g[0]), float(g[1])),
+                                 float(g[4]), float(g[5]), _color(g[6:10]), span))
+        elif first == "m":
+            m = _MOVE.match(line)
+            if m is None:
+                return None
+            body.append(A.Move(A.Point(float(m.group(1)), float(m.group(2))), span))
+        elif first == "p":
+            m = _PLACE.match(line)
+            if m is None:
+                return None
+            g = m.groups()
+            i, j = float(g[1]), float(g[2])
+            if (g[0] not in A.SHAPES or g[3] not in A.SIZE_CLASSES or not i.is_integer()
+                    or not j.is_integer()):
+                return None
+            body.append(A.Place(g[0], (int(i), int(j)), g[3], _color(g[4:8]), span))
+        else:
+            return None
+    if header is None:
+        return None
+    return header, tuple(body), spans
+
+
 def parse(text: str, filename: str = "<string>"):
     """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`."""
+    fast = _fast_parse(text, filename)
+    if fast is not None:
+        return fast
+    return parse_with_lark(text, filename)
+
+
+def parse_with_lark(text: str, filename: str = "<string>"):
+    """:func:`parse` through lark alone (the definition of the syntax)."""
     lines = text.splitlines()
 
     def error(message: str, line: int, column: int) -> SplSyntaxError:

@@ -70,7 +70,7 @@ class Program:
 
     def __init__(self, header: A.Header, body=(), *, metadata: Mapping[str, str] | None = None,
                  _source: str | None = None, _setting_spans: dict | None = None):
-        body = tuple(body)
+        body = A.fold_body(body)
         try:
             check(header, body, _setting_spans)
             settings = resolve(header.domain, check_settings(header, _setting_spans))
@@ -277,3 +277,22 @@ class Program:
         """The image after each core statement (an iterator)."""
         from .interpreters import frames
         return frames(self, size=size, backend=backend)
+
+    def to_svg(self, size: int | None = None) -> str:
+        """Strokes as SVG quadratic Bézier paths (a documented approximation of the brush)."""
+        from .svg import to_svg
+        lowered = self.lower()
+        return to_svg(lowered.domain, lowered.settings, list(lowered), size=size)
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        import numpy as np
+        from PIL import Image
+        image = (np.clip(self.render(), 0, 1) * 255 + 0.5).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def _repr_svg_(self) -> str | None:
+        return self.to_svg() if self.domain == "paint" else None
