@@ -19,6 +19,7 @@ from typing import Union
 
 __all__ = [
     "Span", "Point", "Color", "Move", "Stroke", "Place", "CoreStatement", "CORE_TYPES",
+    "CORE_BY_DOMAIN",
     "Header", "Number", "Name", "PointExpr", "ColorLit", "RgbExpr", "Neg", "BinOp", "CallExpr",
     "Expr", "MoveStmt", "StrokeStmt", "PlaceStmt", "Let", "Param", "Def", "CallStmt", "Repeat",
     "Statement", "fold", "fold_expr", "fold_body", "SHAPES", "SIZE_CLASSES", "PARAM_TYPES", "BUILTINS", "DOMAINS",
@@ -33,6 +34,12 @@ BUILTINS = ("lerp", "mix")
 
 def _span() -> "Span | None":
     return field(default=None, compare=False, repr=False)
+
+
+def _slot(name: str, kind: str, order: int):
+    """Field metadata that makes a core statement argument an action slot (see actions.py):
+    ``name`` of the slot, ``kind`` of discretisation, ``order`` in the default slot DAG."""
+    return field(metadata={"slot": name, "kind": kind, "order": order})
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ class Color:
 @dataclass(frozen=True)
 class Move:
     """``move to (x, y)``: lift the pen and put it down at ``to`` without ink."""
-    to: Point
+    to: Point = _slot("end", "location", 1)
     span: Span | None = _span()
 
 
@@ -114,26 +121,28 @@ class Stroke:
     A quadratic Bézier from the pen position through control point ``via`` to ``to``;
     ``size`` is the brush radius in canvas units.
     """
-    to: Point
-    via: Point
-    pressure: float
-    size: float
-    color: Color
+    to: Point = _slot("end", "location", 1)
+    via: Point = _slot("control", "location", 2)
+    pressure: float = _slot("pressure", "pressure", 4)
+    size: float = _slot("size", "brush_size", 3)
+    color: Color = _slot("color", "color", 5)
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Place:
     """``place SHAPE at (i, j) size SIZE color c``: one object on the scene's table."""
-    shape: str
-    cell: tuple[int, int]
-    size: str
-    color: Color
+    shape: str = _slot("shape", "shape", 1)
+    cell: tuple[int, int] = _slot("cell", "cell", 2)
+    size: str = _slot("size", "size_class", 3)
+    color: Color = _slot("color", "color", 5)
     span: Span | None = _span()
 
 
 CoreStatement = Union[Move, Stroke, Place]
 CORE_TYPES = (Move, Stroke, Place)
+#: The core statements of each domain, in the order of the ``flag`` slot.
+CORE_BY_DOMAIN = {"paint": (Move, Stroke), "scene": (Place,)}
 
 
 @dataclass(frozen=True)

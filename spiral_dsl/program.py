@@ -243,6 +243,18 @@ class Program:
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=1) + "\n"
 
+    # ------------------------------------------------------------------ actions
+    def to_actions(self, spec=None, snap: bool = False) -> list[dict[str, int]]:
+        """One action ``{slot: index}`` per core statement (see :mod:`spiral_dsl.actions`)."""
+        from .actions import ActionSpec
+        spec = spec or ActionSpec.for_domain(self.domain, self._settings)
+        return spec.encode_program(self, snap)
+
+    @classmethod
+    def from_actions(cls, spec, actions) -> "Program":
+        """The program whose core statements are the decoded ``actions``."""
+        return spec.decode_program(actions)
+
     # ------------------------------------------------------------------ structure
     def graph(self):
         """A ``networkx.DiGraph`` of the lowered program: nodes are core statement indices
