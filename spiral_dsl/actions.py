@@ -171,6 +171,9 @@ class ActionSpec:
     def __hash__(self) -> int:
         return hash((self.domain, self.order))
 
+    def __reduce__(self):  # picklable (Ray ships specs to actors)
+        return (ActionSpec, (self.domain, dict(self.settings), list(self.graph.edges)))
+
     @property
     def sizes(self) -> dict[str, int]:
         """Number of choices of each slot, in decoding order."""

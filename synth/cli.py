@@ -1,0 +1,116 @@
+"""``spiral train | pretrain | synthesize | eval``: the learning commands (torch loads on use)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("train", help="train the SPIRAL agent (A2C + WGAN-GP)")
+    p.add_argument("--config", default=None, help="TOML file under configs/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoint.pt")
+    p.add_argument("--pretrain", type=int, default=None, metavar="UPDATES",
+                   help="first pretrain on random programs for UPDATES steps (default: the "
+                        "config's pretrain_updates, 0 to skip)")
+    p.add_argument("--ray", action="store_true", help="run rollout workers as Ray actors")
+    p.add_argument("--address", default=None, help="an existing Ray cluster (with --ray)")
+    p.add_argument("--workers", type=int, default=None, help="rollout workers (overrides config)")
+    p.add_argument("--pbt", action="store_true", help="population-based training on Ray Tune")
+    p.add_argument("--population", type=int, default=4)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("synthesize", help="infer programs for images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine"])
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--domain", default="paint", choices=["paint", "scene"])
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("eval", help="mean MSE (real renders) and seconds per image on a set")
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--set", dest="set_name", default="mnist-eval")
+    p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine"])
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--domain", default="paint", choices=["paint", "scene"])
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_train(args) -> int:
+    from .train import load_args, train
+    overrides = list(args.overrides)
+    if args.workers is not None:
+        overrides.append(f"workers={args.workers}")
+    targs = load_args(args.config, overrides)
+    targs.extra["resume"] = args.resume
+    pretrain_updates = args.pretrain if args.pretrain is not None else targs.pretrain_updates
+    if pretrain_updates and not args.resume and not targs.init_from:
+        from .pretrain import pretrain
+        targs.init_from = str(pretrain(targs, pretrain_updates, lr=targs.pretrain_lr,
+                                       max_seconds=targs.pretrain_seconds))
+    if args.pbt:
+        from .distributed import run_pbt
+        run_pbt(targs, population=args.population, address=args.address)
+    elif args.ray:
+        from .distributed import train_on_ray
+        train_on_ray(targs, address=args.address)
+    else:
+        train(targs)
+    print(f"model: {Path(targs.out_dir) / 'model.pt'}")
+    return 0
+
+
+def cmd_synthesize(args) -> int:
+    from spiral_dsl.cli import save_gif, save_png
+
+    from .synthesize import synthesize
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.images:
+        program = synthesize(name, domain=args.domain, method=args.method,
+                             checkpoint=args.checkpoint, samples=args.samples, seed=args.seed)
+        stem = out / Path(name).stem
+        program.save(stem.with_suffix(".spl"))
+        save_png(program.render(), stem.with_suffix(".png"))
+        save_gif([program[:0].render()] + list(program.frames()), stem.with_suffix(".gif"))
+        print(f"{name}: mse {program.metadata['mse']} in {program.metadata['seconds']}s -> {stem}.spl")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import json
+
+    import numpy as np
+
+    from spiral_dsl.program import write_atomic
+
+    from .data import load_set
+    from .synthesize import mse, synthesize
+    images, _ = load_set(args.set_name, size=64)
+    images = images[: args.limit]
+    scores, seconds = [], []
+    for k, image in enumerate(images):
+        t0 = time.perf_counter()
+        program = synthesize(image, domain=args.domain, method=args.method,
+                             checkpoint=args.checkpoint, samples=args.samples, seed=k)
+        seconds.append(time.perf_counter() - t0)
+        scores.append(mse(program.render(), image))
+        if (k + 1) % 50 == 0:
+            print(f"[{k + 1}/{len(images)}] mean mse {np.mean(scores):.4f}", file=sys.stderr)
+    blank = float(np.mean([(1 - im) ** 2 for im in images]))
+    result = {"set": args.set_name, "method": args.method, "images": len(images),
+              "samples": args.samples, "mean_mse": float(np.mean(scores)),
+              "blank_canvas_mse": blank, "seconds_per_image": float(np.mean(seconds)),
+              "checkpoint": args.checkpoint or "shipped"}
+    print(json.dumps(result, indent=1))
+    if args.json:
+        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return 0

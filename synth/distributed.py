@@ -1,0 +1,157 @@
+"""Scale out on Ray: the roles of :mod:`synth.roles` as actors, the loop of :mod:`synth.train`.
+
+* :class:`RayWorkers` — ``RolloutWorker`` wrapped with ``ray.remote`` (outside the class), one
+  actor per worker, restarted on death (``max_restarts``): a rollout lost to a dead actor is
+  re-run after the restarted actor gets the current weights again. Weights move explicitly
+  (``ray.put`` once per update, ``set_weights`` on every actor).
+* Stale trajectories: the learner drops any trajectory more than one policy version old (no
+  importance weighting); with synchronous rollouts none are stale, and the count is logged.
+* The learners (policy and critic) stay in the driver process: on one machine that avoids
+  shipping gradients, and the loop is exactly the embedded one.
+* :func:`run_pbt` — population-based training with Ray Tune's ``PopulationBasedTraining``,
+  exploring ``policy_lr`` and ``entropy_coef``; exploit copies a better trial's checkpoint.
+  Each member has its own discriminator (SPIRAL++'s shared critic is not implemented).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from .train import Args, _load_targets, train
+
+__all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt"]
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None):
+    """``ray.init`` once per process: a local instance bound to 127.0.0.1, or ``address``."""
+    import ray
+    if ray.is_initialized():
+        return ray
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                 _node_ip_address="127.0.0.1", log_to_driver=False)
+    return ray
+
+
+class RayWorkers:
+    """Rollout workers as Ray actors, with the interface of :class:`synth.train.LocalWorkers`."""
+
+    def __init__(self, args: Args, spec, targets, max_restarts: int = 3):
+        import ray
+
+        from .roles import RolloutWorker
+        remote = ray.remote(num_cpus=1, max_restarts=max_restarts)(RolloutWorker)
+        targets_ref = ray.put(targets)
+        self.actors = [remote.options(name=f"rollout-worker-{i}-{os.getpid()}").remote(
+            spec, args.policy_config(), args.batch, args.episode_length, targets_ref,
+            args.interpreter, args.seed + 1000 * i, 1) for i in range(args.workers)]
+        self.restarts = 0
+        self._weights = None
+
+    def set_weights(self, weights: dict, version: int) -> None:
+        import ray
+        ref = ray.put(weights)
+        self._weights = (ref, version)
+        ray.get([a.set_weights.remote(ref, version) for a in self.actors])
+
+    def rollouts(self) -> list:
+        import ray
+        from ray.exceptions import RayActorError
+        refs = [a.rollout.remote() for a in self.actors]
+        out = []
+        for actor, ref in zip(self.actors, refs):
+            for attempt in range(4):
+                try:
+                    out.append(ray.get(ref))
+                    break
+                except RayActorError:
+                    if attempt == 3:
+                        raise
+                    self.restarts += 1  # the actor restarts with fresh state: resend weights
+                    ray.get(actor.set_weights.remote(*self._weights))
+                    ref = actor.rollout.remote()
+        return out
+
+    def close(self) -> None:
+        import ray
+        for a in self.actors:
+            ray.kill(a)
+
+
+def train_on_ray(args: Args, address: str | None = None) -> dict:
+    """The embedded loop with rollout workers on Ray; Ctrl-C ends with a final checkpoint."""
+    init_ray(address, num_cpus=None)
+    workers = RayWorkers(args, args.spec(), _load_targets(args))
+    interrupted = {"flag": False}
+
+    def on_sigint(signum, frame):
+        interrupted["flag"] = True
+        print("\nstopping after this update (final checkpoint follows)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return train(args, workers=workers, stop=lambda: interrupted["flag"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        workers.close()
+
+
+def _pbt_member(config: dict) -> None:
+    """One PBT member: train, report every ``interval`` updates with a checkpoint."""
+    from ray import tune
+    args = Args(**config["base"])
+    args = replace(args, policy_lr=config["policy_lr"], entropy_coef=config["entropy_coef"],
+                   out_dir=str(Path(tune.get_context().get_trial_dir()) / "run"), progress=False)
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    start = tune.get_checkpoint()
+    if start is not None:  # exploit (or restore): continue from the given member's weights
+        with start.as_directory() as d:
+            shutil.copy(Path(d) / "checkpoint.pt", Path(args.out_dir) / "checkpoint.pt")
+        args.extra["resume"] = True
+
+    def report(update, metrics, save):
+        if update % config["interval"]:
+            return False
+        save(update)
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(Path(args.out_dir) / "checkpoint.pt", Path(d) / "checkpoint.pt")
+            tune.report({"mse": metrics.get("mse", 1.0), "reward": metrics.get("reward", 0.0),
+                         "update": update}, checkpoint=tune.Checkpoint.from_directory(d))
+        return False
+
+    train(args, callback=report)
+
+
+def run_pbt(args: Args, population: int = 4, interval: int = 5, address: str | None = None,
+            storage: str | None = None):
+    """Population-based training of ``population`` members; returns Ray Tune's ResultGrid."""
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+    init_ray(address)
+    scheduler = PopulationBasedTraining(
+        time_attr="training_iteration", perturbation_interval=1,
+        hyperparam_mutations={"policy_lr": tune.loguniform(1e-5, 1e-3),
+                              "entropy_coef": tune.loguniform(1e-4, 1e-1)})
+    base = asdict(replace(args, extra={}))
+    reports = max(1, args.updates // interval)
+    tuner = tune.Tuner(
+        tune.with_resources(_pbt_member, {"cpu": 1}),
+        param_space={"base": base, "interval": interval,
+                     "policy_lr": tune.loguniform(1e-5, 1e-3),
+                     "entropy_coef": tune.loguniform(1e-4, 1e-1)},
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=population, metric="mse", mode="min"),
+        run_config=tune.RunConfig(name=f"pbt-{args.name}", storage_path=str(Path(storage or args.out_dir).resolve()),
+                                  stop={"training_iteration": reports}, verbose=0),
+    )
+    results = tuner.fit()
+    best = results.get_best_result()
+    print(f"best member: mse {best.metrics.get('mse')} with policy_lr "
+          f"{best.config['policy_lr']:.2e}, entropy_coef {best.config['entropy_coef']:.2e}", file=sys.stderr)
+    return results

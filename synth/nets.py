@@ -1,0 +1,195 @@
+"""SPIRAL's networks, sized for a CPU: the policy and the WGAN-GP discriminator.
+
+Policy (Ganin et al. 2018, fig. 11, downsampled early):
+
+    canvas (B, 3, H, W) [+ target (B, 3, H, W)] ─ conv stride 2 ×3 ─> (B, C, H/8, W/8)
+    previous action: Σ_slot embed(a_slot) ─ MLP ─> (B, C) broadcast-added to the map
+    residual blocks ─ flatten ─ linear ─> LSTM core (B, hidden)
+    autoregressive decoder over the ActionSpec's slots in DAG order: slot s sees
+        z + Σ_{p ancestor of s} embed_p(a_p)
+      location slots (grid² choices): MLP → (16, 4, 4) → transposed convs → grid×grid logits
+      other slots: MLP → n logits
+    value head: linear(hidden → 1)
+
+The heads are generated from the ActionSpec: adding a statement or slot to the language adds
+a head. Slots a statement does not use (a ``move`` uses ``flag`` and ``end``) are masked out of
+log-probabilities and entropies.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spiral_dsl.actions import ActionSpec
+
+__all__ = ["PolicyConfig", "Policy", "Discriminator", "PolicyOutput"]
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    channels: int = 32
+    hidden: int = 256
+    residual_blocks: int = 2
+    embed: int = 32
+    conditional: bool = True
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 3, padding=1)
+        self.b = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.b(F.relu(self.a(F.relu(x))))
+
+
+class LocationHead(nn.Module):
+    """z (B, hidden) → logits over a grid×grid map (B, grid²), row-major."""
+
+    def __init__(self, hidden: int, grid: int):
+        super().__init__()
+        self.grid = grid
+        ups = max(0, int(math.log2(grid // 4))) if grid >= 4 and grid & (grid - 1) == 0 else -1
+        if ups < 0:  # not a power of two: a plain linear head
+            self.net = nn.Linear(hidden, grid * grid)
+            self.deconv = None
+        else:
+            self.net = nn.Linear(hidden, 16 * 4 * 4)
+            layers = []
+            for k in range(ups):
+                layers += [nn.ConvTranspose2d(16, 16, 4, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(16, 1, 3, padding=1)]
+            self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z):
+        if self.deconv is None:
+            return self.net(z)
+        x = F.relu(self.net(z)).view(-1, 16, 4, 4)       # (B, 16, 4, 4)
+        return self.deconv(x).flatten(1)                  # (B, grid²)
+
+
+@dataclass
+class PolicyOutput:
+    actions: dict            # slot → (B,) long
+    log_prob: torch.Tensor   # (B,) sum over used slots
+    entropy: torch.Tensor    # (B,) sum over used slots
+    value: torch.Tensor      # (B,)
+    state: tuple             # LSTM (h, c)
+    logits: dict             # slot → (B, n)
+
+
+class Policy(nn.Module):
+    """The SPIRAL agent's network for one ActionSpec (see the module docstring)."""
+
+    def __init__(self, spec: ActionSpec, config: PolicyConfig = PolicyConfig()):
+        super().__init__()
+        self.spec, self.config = spec, config
+        size = spec.settings["canvas"]
+        c, hidden = config.channels, config.hidden
+        in_ch = 6 if config.conditional else 3
+        self.encoder = nn.Sequential(
+            nn.Conv2d(in_ch, c, 5, stride=2, padding=2), nn.ReLU(),   # H/2
+            nn.Conv2d(c, c, 4, stride=2, padding=1), nn.ReLU(),       # H/4
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),              # H/8
+        )
+        self.action_embed = nn.ModuleDict({s: nn.Embedding(n + 1, config.embed)  # +1: "none yet"
+                                           for s, n in spec.sizes.items()})
+        self.action_mlp = nn.Sequential(nn.Linear(config.embed, 2 * c), nn.ReLU(), nn.Linear(2 * c, 2 * c))
+        self.res = nn.Sequential(*[ResBlock(2 * c) for _ in range(config.residual_blocks)])
+        feat = 2 * c * (size // 8) * (size // 8)
+        self.to_core = nn.Linear(feat, hidden)
+        self.core = nn.LSTMCell(hidden, hidden)
+        self.value_head = nn.Linear(hidden, 1)
+        self.order = spec.order
+        self.ancestors = {s: sorted(nx.ancestors(spec.graph, s), key=spec.order.index) for s in spec.order}
+        self.slot_embed = nn.ModuleDict({s: nn.Embedding(n, hidden) for s, n in spec.sizes.items()})
+        heads = {}
+        for s, n in spec.sizes.items():
+            kind = spec.slots[s].kind
+            if kind in ("location", "cell"):
+                heads[s] = LocationHead(hidden, round(n ** 0.5))
+            else:
+                heads[s] = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n))
+        self.heads = nn.ModuleDict(heads)
+        # masks[flag][slot]: whether the statement chosen by flag uses slot
+        if "flag" in spec.slots:
+            table = [[float(s in spec.used_slots(f)) for s in spec.order] for f in range(spec.slots["flag"].n)]
+        else:
+            table = [[1.0] * len(spec.order)]
+        self.register_buffer("mask_table", torch.tensor(table))
+
+    def initial_state(self, batch: int, device=None):
+        h = torch.zeros(batch, self.config.hidden, device=device)
+        return (h, h.clone())
+
+    def no_action(self, batch: int, device=None) -> dict:
+        """The "previous action" at the first step: index n of each slot's embedding."""
+        return {s: torch.full((batch,), n, dtype=torch.long, device=device) for s, n in self.spec.sizes.items()}
+
+    def encode(self, canvas, target, prev_action, state):
+        """canvas, target: (B, 3, H, W) in [0, 1]; prev_action: slot → (B,) long."""
+        x = torch.cat([canvas, target], 1) if self.config.conditional else canvas   # (B, 6|3, H, W)
+        x = self.encoder(x * 2 - 1)                                                  # (B, 2C, H/8, W/8)
+        a = sum(self.action_embed[s](prev_action[s]) for s in self.order)           # (B, E)
+        x = x + self.action_mlp(a)[:, :, None, None]
+        x = F.relu(self.res(x)).flatten(1)                                           # (B, feat)
+        h, c = self.core(F.relu(self.to_core(x)), state)                             # (B, hidden)
+        return h, (h, c)
+
+    def forward(self, canvas, target, prev_action, state, actions: dict | None = None,
+                greedy: bool = False, temperature: float = 1.0) -> PolicyOutput:
+        """One step: sample (or score the given ``actions``, teacher forcing) every slot."""
+        z, state = self.encode(canvas, target, prev_action, state)
+        chosen, logits_out = {}, {}
+        embedded = {}
+        logps, ents = [], []
+        for s in self.order:
+            h = z
+            for p in self.ancestors[s]:
+                h = h + embedded[p]
+            logits = self.heads[s](F.relu(h))                                       # (B, n)
+            logits_out[s] = logits
+            dist = torch.distributions.Categorical(logits=logits / temperature)
+            if actions is not None:
+                a = actions[s]
+            elif greedy:
+                a = logits.argmax(-1)
+            else:
+                a = dist.sample()
+            chosen[s] = a
+            embedded[s] = self.slot_embed[s](a)
+            logps.append(dist.log_prob(a))
+            ents.append(dist.entropy())
+        flag = chosen["flag"] if "flag" in chosen else torch.zeros_like(next(iter(chosen.values())))
+        mask = self.mask_table[flag]                                                # (B, slots)
+        log_prob = (torch.stack(logps, 1) * mask).sum(1)
+        entropy = (torch.stack(ents, 1) * mask).sum(1)
+        value = self.value_head(z).squeeze(1)
+        return PolicyOutput(chosen, log_prob, entropy, value, state, logits_out)
+
+
+class Discriminator(nn.Module):
+    """DCGAN-style critic for WGAN-GP; conditional: it scores (target, image) pairs."""
+
+    def __init__(self, size: int = 64, conditional: bool = True, channels: int = 32):
+        super().__init__()
+        self.conditional = conditional
+        c = channels
+        in_ch = 6 if conditional else 3
+        layers, ch = [], in_ch
+        for out in (c, 2 * c, 4 * c):  # H → H/8; no batch norm (WGAN-GP penalises per sample)
+            layers += [nn.Conv2d(ch, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            ch = out
+        self.net = nn.Sequential(*layers)
+        self.out = nn.Linear(ch * (size // 8) ** 2, 1)
+
+    def forward(self, image, target=None):
+        """image, target: (B, 3, H, W) in [0, 1] → (B,) scores (higher = more real)."""
+        x = torch.cat([target, image], 1) if self.conditional else image
+        return self.out(self.net(x * 2 - 1).flatten(1)).squeeze(1)

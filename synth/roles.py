@@ -1,0 +1,210 @@
+"""The SPIRAL agent's parts as plain classes named by role.
+
+Embedded training uses them in one process; :mod:`synth.distributed` wraps the same classes
+with ``ray.remote``. Weights move explicitly (``get_weights``/``set_weights``) and every
+trajectory carries the policy version that produced it.
+
+* :class:`RolloutWorker` — a batched env and a policy copy; returns trajectories.
+* :class:`PolicyLearner` — A2C: advantage against a value baseline, entropy bonus.
+* :class:`DiscriminatorLearner` — WGAN-GP critic on (target, final canvas) pairs.
+* :class:`ReplayBuffer` — the last N batches of final canvases the critic learns from.
+"""
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from spiral_dsl.actions import ActionSpec
+
+from .batch_env import BatchEnv
+from .nets import Discriminator, Policy, PolicyConfig
+
+__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer",
+           "to_uint8", "from_uint8"]
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
+def from_uint8(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255
+
+
+@dataclass
+class Trajectory:
+    """One batch of episodes. Canvases are uint8 (compact to ship between processes)."""
+    canvases: torch.Tensor       # (T+1, B, 3, H, W) uint8: observation before each action, then final
+    targets: torch.Tensor        # (B, 3, H, W) uint8
+    actions: dict                # slot → (T, B) long
+    new_sequences: torch.Tensor  # (B,)
+    blank: torch.Tensor          # (B,) bool
+    policy_version: int
+
+    @property
+    def final(self) -> torch.Tensor:
+        return from_uint8(self.canvases[-1])
+
+
+class RolloutWorker:
+    """Runs ``batch`` episodes at a time with its own copy of the policy."""
+
+    def __init__(self, spec: ActionSpec, policy_config: PolicyConfig, batch: int, episode_length: int,
+                 targets: np.ndarray | None, interpreter: str | None = None, seed: int = 0,
+                 threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.spec = spec
+        self.policy = Policy(spec, policy_config)
+        self.policy.eval()
+        self.env = BatchEnv(spec, batch, episode_length, interpreter)
+        self.targets = None if targets is None else torch.from_numpy(np.ascontiguousarray(
+            targets.transpose(0, 3, 1, 2)))                                   # (N, 3, H, W) float
+        self.version = 0
+
+    def set_weights(self, weights: dict, version: int) -> None:
+        self.policy.load_state_dict(weights)
+        self.version = version
+
+    def sample_targets(self, batch: int) -> torch.Tensor:
+        idx = self.rng.integers(0, len(self.targets), batch)
+        return self.targets[torch.from_numpy(idx)]
+
+    @torch.no_grad()
+    def rollout(self) -> Trajectory:
+        B = self.env.batch
+        targets = self.sample_targets(B) if self.targets is not None else torch.ones(
+            B, 3, self.env.size, self.env.size)
+        targets_u8 = to_uint8(targets)
+        obs = self.env.reset(from_uint8(targets_u8))
+        state = self.policy.initial_state(B)
+        prev = self.policy.no_action(B)
+        canvases = [to_uint8(obs["canvas"])]
+        actions = {s: [] for s in self.spec.order}
+        while not self.env.done:
+            out = self.policy(from_uint8(canvases[-1]), from_uint8(targets_u8), prev, state)
+            obs = self.env.step(out.actions)
+            canvases.append(to_uint8(obs["canvas"]))
+            for s, a in out.actions.items():
+                actions[s].append(a)
+            prev, state = out.actions, out.state
+        return Trajectory(torch.stack(canvases), targets_u8, {s: torch.stack(v) for s, v in actions.items()},
+                          self.env.new_sequences.clone(), self.env.blank_mask(), self.version)
+
+
+class ReplayBuffer:
+    """The last ``capacity`` batches of (target, final canvas) pairs."""
+
+    def __init__(self, capacity: int = 20, seed: int = 0):
+        self.items: deque = deque(maxlen=capacity)
+        self.rng = random.Random(seed)
+
+    def add(self, targets_u8: torch.Tensor, finals_u8: torch.Tensor) -> None:
+        self.items.append((targets_u8, finals_u8))
+
+    def __len__(self) -> int:
+        return sum(len(t) for t, _ in self.items)
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [(t[i], f[i]) for t, f in self.items for i in range(len(t))]
+        chosen = [pairs[self.rng.randrange(len(pairs))] for _ in range(batch)]
+        return (from_uint8(torch.stack([c[0] for c in chosen])), from_uint8(torch.stack([c[1] for c in chosen])))
+
+
+class DiscriminatorLearner:
+    """WGAN-GP critic (Adam lr 1e-4, β1 0.5), conditional on the target when asked."""
+
+    def __init__(self, size: int, conditional: bool, lr: float = 1e-4, gp_weight: float = 10.0,
+                 channels: int = 32):
+        self.net = Discriminator(size, conditional, channels)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.gp_weight = gp_weight
+        self.conditional = conditional
+
+    def get_weights(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def set_weights(self, weights: dict) -> None:
+        self.net.load_state_dict(weights)
+
+    def score(self, images: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        return self.net(images, targets if self.conditional else None)
+
+    def update(self, real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor | None) -> dict:
+        """One critic step. Conditional: real pairs are (x, x), fake pairs (x, rendering)."""
+        cond = targets if self.conditional else None
+        d_real, d_fake = self.net(real, cond), self.net(fake, cond)
+        eps = torch.rand(real.shape[0], 1, 1, 1)
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        grad, = torch.autograd.grad(self.net(mixed, cond).sum(), mixed, create_graph=True)
+        gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        loss = d_fake.mean() - d_real.mean() + self.gp_weight * gp
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"d_loss": loss.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "gp": gp.item()}
+
+
+class PolicyLearner:
+    """A2C on trajectories: returns from the final reward, a value baseline, an entropy bonus."""
+
+    def __init__(self, spec: ActionSpec, policy_config: PolicyConfig, lr: float = 1e-4,
+                 entropy_coef: float = 0.01, value_coef: float = 0.5, discount: float = 0.99,
+                 max_grad_norm: float = 10.0):
+        self.spec = spec
+        self.policy = Policy(spec, policy_config)
+        self.opt = torch.optim.Adam(self.policy.parameters(), lr=lr)
+        self.entropy_coef, self.value_coef, self.discount = entropy_coef, value_coef, discount
+        self.max_grad_norm = max_grad_norm
+        self.version = 0
+
+    def get_weights(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
+
+    def set_hyperparameters(self, lr: float | None = None, entropy_coef: float | None = None) -> None:
+        if lr is not None:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+        if entropy_coef is not None:
+            self.entropy_coef = entropy_coef
+
+    def evaluate(self, traj: Trajectory):
+        """Re-run the policy on the stored observations (teacher forcing the taken actions)."""
+        T, B = traj.actions[self.spec.order[0]].shape
+        state = self.policy.initial_state(B)
+        prev = self.policy.no_action(B)
+        targets = from_uint8(traj.targets)
+        logps, ents, values = [], [], []
+        for t in range(T):
+            taken = {s: traj.actions[s][t] for s in self.spec.order}
+            out = self.policy(from_uint8(traj.canvases[t]), targets, prev, state, actions=taken)
+            logps.append(out.log_prob)
+            ents.append(out.entropy)
+            values.append(out.value)
+            prev, state = taken, out.state
+        return torch.stack(logps), torch.stack(ents), torch.stack(values)    # (T, B) each
+
+    def update(self, traj: Trajectory, final_reward: torch.Tensor) -> dict:
+        """One A2C step. ``final_reward`` (B,) is the reward at the last step."""
+        logp, ent, value = self.evaluate(traj)
+        T = logp.shape[0]
+        powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32)   # (T,)
+        returns = powers[:, None] * final_reward[None, :]                              # (T, B)
+        advantage = returns - value
+        policy_loss = -(logp * advantage.detach()).mean()
+        value_loss = 0.5 * (advantage ** 2).mean()
+        entropy = ent.mean()
+        loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
+        self.opt.zero_grad()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        self.opt.step()
+        self.version += 1
+        return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+                "entropy": entropy.item(), "grad_norm": float(grad_norm), "loss": loss.item()}
