@@ -35,6 +35,9 @@ def save_atomic(obj, path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.getvalue())
