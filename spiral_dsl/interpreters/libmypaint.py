@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import SplBackendError, SplRangeError
 
-__all__ = ["ffi", "lib", "brush_path", "brush_names", "TILE", "APT_HINT"]
+__all__ = ["ffi", "lib", "load", "brush_path", "brush_names", "TILE", "APT_HINT"]
 
 APT_HINT = "apt-get install libmypaint-1.5-1 mypaint-brushes"
 TILE = 64  # MYPAINT_TILE_SIZE
@@ -53,6 +53,11 @@ void mypaint_tile_request_init(MyPaintTileRequest *data, int level, int tx, int 
 void mypaint_tiled_surface_tile_request_start(MyPaintTiledSurface *self, MyPaintTileRequest *request);
 void mypaint_tiled_surface_tile_request_end(MyPaintTiledSurface *self, MyPaintTileRequest *request);
 """
+
+
+def load():
+    """``(ffi, lib)``: libmypaint loaded (once); :class:`SplBackendError` when it is missing."""
+    return _load()
 
 
 @functools.lru_cache(maxsize=1)

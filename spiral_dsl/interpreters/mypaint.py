@@ -29,13 +29,15 @@ import numpy as np
 from ..ast import Move, Stroke
 from ..errors import SplTypeError
 from ..lower import check_core
-from .libmypaint import TILE, brush_path, ffi, lib
+from .libmypaint import TILE, brush_path, load
 
 __all__ = ["MyPaintInterpreter", "MyPaintCanvas", "DTIME", "CURVE_POINTS", "bezier"]
 
 DTIME = struct.unpack("f", struct.pack("f", 0.1))[0]  # 0.10000000149011612
 CURVE_POINTS = 51
+_T = tuple(i / (CURVE_POINTS - 1) for i in range(1, CURVE_POINTS))
 FIX15 = 1 << 15
+ffi = lib = None  # bound by the first canvas (loading libmypaint lazily)
 
 
 def bezier(p0, p1, p2, t: float) -> tuple[float, float]:
@@ -67,6 +69,8 @@ class MyPaintCanvas:
             raise SplTypeError(f"size={size!r} must be a positive number of pixels")
         self.scale = self.pixels / self.canvas_units
         brush_json = _brush_json(settings["brush"])   # an unknown brush fails before any C call
+        global ffi, lib
+        ffi, lib = load()
         self._ids = _setting_ids()
         self._surface = lib.mypaint_fixed_tiled_surface_new(self.pixels, self.pixels)
         self._iface = lib.mypaint_fixed_tiled_surface_interface(self._surface)
@@ -102,18 +106,21 @@ class MyPaintCanvas:
     def image(self) -> np.ndarray:
         """H×W×3 float32 in [0, 1]: the premultiplied surface over the background."""
         n, px = self._tiles, self.pixels
-        out = np.empty((n * TILE, n * TILE, 4), dtype=np.float32)
+        raw = np.empty((n * TILE, n * TILE, 4), dtype=np.uint16)
         req = self._request
         for ty in range(n):
             for tx in range(n):
                 lib.mypaint_tile_request_init(req, 0, tx, ty, 1)
                 lib.mypaint_tiled_surface_tile_request_start(self._tiled, req)
                 tile = np.frombuffer(ffi.buffer(req.buffer, TILE * TILE * 8), dtype=np.uint16)
-                out[ty * TILE:(ty + 1) * TILE, tx * TILE:(tx + 1) * TILE] = tile.reshape(TILE, TILE, 4)
+                raw[ty * TILE:(ty + 1) * TILE, tx * TILE:(tx + 1) * TILE] = tile.reshape(TILE, TILE, 4)
                 lib.mypaint_tiled_surface_tile_request_end(self._tiled, req)
-        out = out[:px, :px] / FIX15
-        rgb = out[..., :3] + (1.0 - out[..., 3:4]) * self._bg
-        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+        raw = raw[:px, :px]
+        rgb = raw[..., :3].astype(np.float32) * np.float32(1.0 / FIX15)
+        alpha = raw[..., 3:4]
+        if (alpha != FIX15).any():  # an eraser brush uncovered something: composite on the background
+            rgb += (1.0 - alpha.astype(np.float32) * np.float32(1.0 / FIX15)) * self._bg
+        return np.clip(rgb, 0.0, 1.0, out=rgb)
 
     def close(self) -> None:
         if getattr(self, "_brush", None) is not None:
@@ -160,25 +167,28 @@ class MyPaintCanvas:
 
     def _stroke(self, st: Stroke) -> None:
         s, brush, iface = self.scale, self._brush, self._iface
+        set_base, stroke_to = lib.mypaint_brush_set_base_value, lib.mypaint_brush_stroke_to
         radius_id, h_id, s_id, v_id = self._ids
-        lib.mypaint_brush_set_base_value(brush, radius_id, math.log(st.size * s))
+        set_base(brush, radius_id, math.log(st.size * s))
         h, sat, v = colorsys.rgb_to_hsv(st.color.r, st.color.g, st.color.b)
-        lib.mypaint_brush_set_base_value(brush, h_id, h)
-        lib.mypaint_brush_set_base_value(brush, s_id, sat)
-        lib.mypaint_brush_set_base_value(brush, v_id, v)
-        p0, p1, p2 = self.pen, (st.via.x, st.via.y), (st.to.x, st.to.y)
-        start = self.pressure if self.pen_down else st.pressure
+        set_base(brush, h_id, h)
+        set_base(brush, s_id, sat)
+        set_base(brush, v_id, v)
+        (x0, y0), p = self.pen, st.pressure
+        start = self.pressure if self.pen_down else p
         lib.mypaint_surface_begin_atomic(iface)
         if not self.pen_down:
-            lib.mypaint_brush_stroke_to(brush, iface, p0[0] * s, p0[1] * s, st.pressure, 0.0, 0.0, DTIME)
-        last = CURVE_POINTS - 1
-        for i in range(1, CURVE_POINTS):
-            t = i / last
-            x, y = bezier(p0, p1, p2, t)
-            pressure = start + (st.pressure - start) * t
-            lib.mypaint_brush_stroke_to(brush, iface, x * s, y * s, pressure, 0.0, 0.0, DTIME)
+            stroke_to(brush, iface, x0 * s, y0 * s, p, 0.0, 0.0, DTIME)
+        # the Bézier of bezier() inlined, in pixels: this loop is the interpreter's hot path
+        ax, ay, bx, by, cx, cy = x0 * s, y0 * s, st.via.x * s, st.via.y * s, st.to.x * s, st.to.y * s
+        dp = p - start
+        for t in _T:
+            u = 1.0 - t
+            uu, ut, tt = u * u, 2.0 * u * t, t * t
+            stroke_to(brush, iface, uu * ax + ut * bx + tt * cx, uu * ay + ut * by + tt * cy,
+                      start + dp * t, 0.0, 0.0, DTIME)
         lib.mypaint_surface_end_atomic(iface, self._roi)
-        self.pen, self.pen_down, self.pressure = p2, True, st.pressure
+        self.pen, self.pen_down, self.pressure = (st.to.x, st.to.y), True, p
 
 
 class MyPaintInterpreter:
