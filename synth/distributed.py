@@ -48,7 +48,7 @@ class RayWorkers:
 
         from .roles import RolloutWorker
         remote = ray.remote(num_cpus=1, max_restarts=max_restarts)(RolloutWorker)
-        targets_ref = ray.put(targets)
+        targets_ref = self._targets_ref = ray.put(targets)  # kept: a restarted actor re-reads it
         self.actors = [remote.options(name=f"rollout-worker-{i}-{os.getpid()}").remote(
             spec, args.policy_config(), args.batch, args.episode_length, targets_ref,
             args.interpreter, args.seed + 1000 * i, 1) for i in range(args.workers)]
@@ -57,27 +57,49 @@ class RayWorkers:
 
     def set_weights(self, weights: dict, version: int) -> None:
         import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError
         ref = ray.put(weights)
         self._weights = (ref, version)
-        ray.get([a.set_weights.remote(ref, version) for a in self.actors])
+        pending = [a.set_weights.remote(ref, version) for a in self.actors]
+        for actor, p in zip(self.actors, pending):
+            try:
+                ray.get(p)
+            except (RayActorError, ActorUnavailableError):
+                self.restarts += 1
+                self._resend(actor, (RayActorError, ActorUnavailableError))
 
     def rollouts(self) -> list:
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import ActorUnavailableError, RayActorError
+        lost = (RayActorError, ActorUnavailableError)
         refs = [a.rollout.remote() for a in self.actors]
         out = []
         for actor, ref in zip(self.actors, refs):
-            for attempt in range(4):
+            for attempt in range(6):
                 try:
                     out.append(ray.get(ref))
                     break
-                except RayActorError:
-                    if attempt == 3:
+                except lost:
+                    if attempt == 5:
                         raise
-                    self.restarts += 1  # the actor restarts with fresh state: resend weights
-                    ray.get(actor.set_weights.remote(*self._weights))
+                    self.restarts += 1  # the restarted actor has fresh state: resend the weights
+                    self._resend(actor, lost)
                     ref = actor.rollout.remote()
         return out
+
+    def _resend(self, actor, lost, timeout: float = 60.0) -> None:
+        import time
+
+        import ray
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ray.get(actor.set_weights.remote(*self._weights))
+                return
+            except lost:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)  # still restarting
 
     def close(self) -> None:
         import ray
