@@ -96,14 +96,15 @@ def check(header: A.Header, body, setting_spans: dict | None = None) -> None:
     if header.domain not in A.DOMAINS:
         raise SplTypeError(f"unknown domain {header.domain!r}; valid: {', '.join(A.DOMAINS)}").at(header.span)
     check_settings(header, setting_spans)
-    _Checker(header.domain).block(body, _Scope(), current_def=None)
+    _Checker(header.domain).block(body, _Scope(), current_def=())
 
 
 class _Checker:
     def __init__(self, domain: str):
         self.domain = domain
 
-    def block(self, body, scope: _Scope, current_def: str | None) -> None:
+    def block(self, body, scope: _Scope, current_def: tuple) -> None:
+        """``current_def``: the signatures of the definitions being checked, outermost first."""
         for stmt in body:
             self.statement(stmt, scope, current_def)
 
@@ -117,7 +118,7 @@ class _Checker:
         if got != want:
             raise SplTypeError(f"{what} must be a {want}, not a {got}").at(expr.span)
 
-    def statement(self, s, scope: _Scope, current_def: str | None) -> None:
+    def statement(self, s, scope: _Scope, current_def: tuple) -> None:
         if isinstance(s, (A.Move, A.MoveStmt)):
             self._domain(s, "paint", "move")
             if isinstance(s, A.MoveStmt):
@@ -156,15 +157,16 @@ class _Checker:
                     raise SplNameError(f"parameter {p.name!r} given twice").at(p.span)
                 seen.add(p.name)
                 inner.define(p.name, p.type, p.span)
-            scope.define(s.name, Signature(s.name, s.params), s.span)
-            # the def's own name is visible in its body only so that a call can be reported
-            # as recursion rather than as an undefined name
-            self.block(s.body, inner, current_def=s.name)
+            signature = Signature(s.name, s.params)
+            scope.define(s.name, signature, s.span)
+            # the def's own name is visible in its body so that a call to it (or to any
+            # enclosing definition) is reported as recursion rather than as an undefined name
+            self.block(s.body, inner, current_def=current_def + (signature,))
         elif isinstance(s, A.CallStmt):
-            if s.name == current_def:
+            sig = scope.lookup(s.name)
+            if any(sig is d for d in current_def):
                 raise SplNameError(f"{s.name!r} calls itself; definitions cannot be "
                                    "recursive").at(s.span)
-            sig = scope.lookup(s.name)
             if sig is None:
                 raise SplNameError(_undefined(s.name, scope, "definition")).at(s.span)
             if not isinstance(sig, Signature):

@@ -69,7 +69,7 @@ class _ToAst(Transformer):
             if isinstance(item, tuple) and len(item) == 3 and item[0] == "setting":
                 if body:
                     raise SplSyntaxError(
-                        f"setting {item[1]!r} must come right after {domain_tok!s}, "
+                        f"setting {item[1][0]!r} must come right after {domain_tok!s}, "
                         "before any statement").at(item[2])
                 settings.append(item)
             else:

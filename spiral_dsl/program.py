@@ -33,9 +33,12 @@ def write_atomic(path, data: str | bytes) -> None:
     path = Path(path)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual mode
+    if path.exists():  # keep the mode of the file being replaced
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+    else:  # mkstemp makes 0600 files; new outputs get the usual mode
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
             f.write(data)
@@ -53,6 +56,19 @@ def _with_source(err: SplError, text: str) -> SplError:
     src = lines[err.line - 1] if 1 <= err.line <= len(lines) else None
     return type(err)(err.message, filename=err.filename, line=err.line, column=err.column,
                      source_line=src)
+
+
+def _check_metadata(metadata) -> dict:
+    out = {}
+    for key, value in dict(metadata).items():
+        key, value = str(key), str(value)
+        if not key or ":" in key or "\n" in key or key != key.strip():
+            raise SplError(f"metadata key {key!r} must be non-empty, without ':', newlines or "
+                           "surrounding spaces")
+        if "\n" in value or "\r" in value:
+            raise SplError(f"metadata value for {key!r} must be one line, got {value!r}")
+        out[key] = value.strip()
+    return out
 
 
 def _read_metadata(text: str) -> dict:
@@ -86,7 +102,7 @@ class Program:
         object.__setattr__(self, "_body", body)
         object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_settings", MappingProxyType(settings))
-        object.__setattr__(self, "_metadata", MappingProxyType(dict(metadata or {})))
+        object.__setattr__(self, "_metadata", MappingProxyType(_check_metadata(metadata or {})))
         object.__setattr__(self, "_hash", None)
 
     def __setattr__(self, name, value):

@@ -192,8 +192,6 @@ def test_lower_of_a_broken_file_exits_1(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------- known bugs
 # Each documents a defect found while writing docs/language.md; the fix is in the reason.
-@pytest.mark.xfail(strict=True, reason="cli.cmd_fmt compares and rewrites a .json program with "
-                   "its .spl text (str(program)); fix: use program.to_json_text() for .json paths")
 def test_fmt_keeps_a_json_program_json(tmp_path, capsys):
     path = tmp_path / "ticks.json"
     program = Program.load(REPO / "examples" / "ticks.spl")
@@ -203,10 +201,6 @@ def test_fmt_keeps_a_json_program_json(tmp_path, capsys):
     assert Program.load(path) == program
 
 
-@pytest.mark.xfail(strict=True, reason="cli._comment_lines skips every line starting with '// @', "
-                   "but only the leading block is metadata that str(program) keeps; a later "
-                   "'// @todo: ...' note is deleted silently. Fix: count as comments the '//' lines "
-                   "after the leading metadata block")
 def test_fmt_does_not_silently_drop_a_note_after_the_header(tmp_path, capsys):
     text = "paint\nmove to (1,2)\n// @todo: keep this note\n"
     path = write(tmp_path / "note.spl", text)
@@ -215,9 +209,6 @@ def test_fmt_does_not_silently_drop_a_note_after_the_header(tmp_path, capsys):
     assert path.read_text() == text
 
 
-@pytest.mark.xfail(strict=True, reason="program.write_atomic chmods the temp file to 0666 & ~umask, "
-                   "so fmt widens a 0600 file to 0644; fix: when the target exists, copy its mode "
-                   "(os.stat(path).st_mode) onto the temp file before os.replace")
 def test_fmt_keeps_the_file_mode(tmp_path, capsys):
     path = write(tmp_path / "private.spl", MESSY)
     os.chmod(path, 0o600)
@@ -225,22 +216,12 @@ def test_fmt_keeps_the_file_mode(tmp_path, capsys):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="checker._Checker rejects only a def calling itself directly "
-                   "(current_def is the innermost def); a nested def can call an enclosing one, "
-                   "and lowering recurses until Python's RecursionError escapes `spiral check`. "
-                   "Fix: keep the stack of enclosing Signatures and reject a call whose "
-                   "scope.lookup() result is on it")
 def test_check_rejects_recursion_through_a_nested_def(tmp_path, capsys):
     path = write(tmp_path / "rec.spl", "paint\ndef f() {\n  def g() {\n    f()\n  }\n  g()\n}\nf()\n")
     rc, _, err = spiral(capsys, "check", path)
     assert rc == 1 and f"{path}:4:5: " in err and "recursive" in err
 
 
-@pytest.mark.xfail(strict=True, reason="checker._Checker compares the called name with the "
-                   "current def's name before looking it up, so calling a nested def that shadows "
-                   "the enclosing def's name is reported as recursion; fix as above (compare the "
-                   "looked-up Signature, not the name)")
 def test_check_accepts_a_call_to_a_shadowing_nested_def(tmp_path, capsys):
     path = write(tmp_path / "shadow.spl",
                  "paint\ndef f() {\n  def f() {\n    move to (1, 1)\n  }\n  f()\n}\nf()\n")
@@ -249,8 +230,6 @@ def test_check_accepts_a_call_to_a_shadowing_nested_def(tmp_path, capsys):
     assert out == f"{path}: ok (paint, 1 core statements)\n"
 
 
-@pytest.mark.xfail(strict=True, reason="parser._ToAst.start formats the whole (key, value) tuple: "
-                   "\"setting ('grid', 4.0) must come ...\"; fix: item[1][0] in that message")
 def test_misplaced_setting_is_named_in_the_message(tmp_path, capsys):
     path = write(tmp_path / "late.spl", "paint\nmove to (1, 1)\ngrid=4\n")
     rc, _, err = spiral(capsys, "check", path)
@@ -258,10 +237,6 @@ def test_misplaced_setting_is_named_in_the_message(tmp_path, capsys):
     assert err.startswith(f"{path}:3:1: setting 'grid' must come right after paint")
 
 
-@pytest.mark.xfail(strict=True, reason="Program.with_metadata accepts a value with a newline; "
-                   "__str__ then writes a second line that is not a comment, so the saved file "
-                   "does not parse. Fix: reject (SplError) keys with ':' or newlines and values "
-                   "with newlines in with_metadata/__init__")
 def test_saved_metadata_always_reads_back(tmp_path, capsys):
     from spiral_dsl import SplError
     try:
