@@ -31,7 +31,7 @@ test: venv
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -p no:cacheprovider
 
 demo: venv
-	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m spiral_dsl.demo
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m synth.demo
 
 bench: venv
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

@@ -1,23 +1,33 @@
 """A cffi ABI-mode binding to libmypaint (no compiler at install time) and brush lookup.
 
 Debian's ``libmypaint-1.5-1`` package ships libmypaint 1.6 as ``libmypaint-1.5.so.1``; set
-``SPIRAL_LIBMYPAINT=/path/to/libmypaint.so`` to load another build (SPIRAL pinned 1.3.0; see
-docs/interpreters.md for how its engine differs). Brushes come from Debian's
-``mypaint-brushes`` (``/usr/share/mypaint-data/*/brushes``) or ``SPIRAL_BRUSH_DIR``.
+``SPIRAL_LIBMYPAINT=/path/to/libmypaint.so`` to load another build. Brushes come from Debian's
+``mypaint-brushes`` (``/usr/share/mypaint-data/{1.0,2.0}/brushes``) or ``SPIRAL_BRUSH_DIR``.
+
+``mypaint_brush_stroke_to`` is declared with libmypaint 1.3's eight arguments: 1.6 keeps that
+symbol ABI-compatible (it calls the internal stroke function with view zoom 1, view rotation 0
+and barrel rotation 0, checked by disassembling the Debian build) and adds the wider
+``mypaint_brush_stroke_to_2`` for ``MyPaintSurface2``. So the same declaration drives 1.3, the
+version SPIRAL pinned, and 1.6.
 """
 from __future__ import annotations
 
 import difflib
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SplBackendError, SplRangeError
 
-__all__ = ["ffi", "lib", "load", "brush_path", "brush_names", "TILE", "APT_HINT"]
+__all__ = ["Binding", "load", "brush_dirs", "brush_names", "brush_path", "brush_json", "TILE",
+           "FIX15", "APT_HINT", "LIBRARY_NAMES", "SYMBOLS"]
 
 APT_HINT = "apt-get install libmypaint-1.5-1 mypaint-brushes"
-TILE = 64  # MYPAINT_TILE_SIZE
+TILE = 64          # MYPAINT_TILE_SIZE: surfaces are stored as 64×64 RGBA tiles
+FIX15 = 1 << 15    # libmypaint's fixed-point 1.0 (pixels are premultiplied RGBA fix15)
+#: Tried in order when SPIRAL_LIBMYPAINT is unset.
+LIBRARY_NAMES = ("libmypaint-1.5.so.1", "libmypaint.so.0", "libmypaint-1.6.so.1", "libmypaint.so")
 
 _CDEF = """
 typedef int gboolean;
@@ -49,85 +59,140 @@ MyPaintSurface *mypaint_fixed_tiled_surface_interface(MyPaintFixedTiledSurface *
 void mypaint_surface_begin_atomic(MyPaintSurface *self);
 void mypaint_surface_end_atomic(MyPaintSurface *self, MyPaintRectangle *roi);
 void mypaint_surface_unref(MyPaintSurface *self);
-void mypaint_tile_request_init(MyPaintTileRequest *data, int level, int tx, int ty, gboolean readonly);
-void mypaint_tiled_surface_tile_request_start(MyPaintTiledSurface *self, MyPaintTileRequest *request);
-void mypaint_tiled_surface_tile_request_end(MyPaintTiledSurface *self, MyPaintTileRequest *request);
+void mypaint_tile_request_init(MyPaintTileRequest *data, int level, int tx, int ty,
+                               gboolean readonly);
+void mypaint_tiled_surface_tile_request_start(MyPaintTiledSurface *self,
+                                              MyPaintTileRequest *request);
+void mypaint_tiled_surface_tile_request_end(MyPaintTiledSurface *self,
+                                            MyPaintTileRequest *request);
 """
 
+#: Every function the backend calls; a library missing one is rejected at load time.
+SYMBOLS = tuple(line.split("(")[0].split()[-1].lstrip("*") for line in _CDEF.splitlines()
+                if "(" in line and not line.startswith((" ", "typedef")))
 
-def load():
-    """``(ffi, lib)``: libmypaint loaded (once); :class:`SplBackendError` when it is missing."""
-    return _load()
+
+@dataclass(frozen=True)
+class Binding:
+    """A loaded libmypaint: the cffi ``ffi`` and ``lib``, where it came from, and the ids of
+    the brush settings the paint backend sets (``radius_logarithmic``, ``color_h/s/v``)."""
+    ffi: object
+    lib: object
+    path: str
+    radius_logarithmic: int
+    color_h: int
+    color_s: int
+    color_v: int
 
 
-@functools.lru_cache(maxsize=1)
-def _load():
+def load() -> Binding:
+    """The libmypaint named by ``SPIRAL_LIBMYPAINT``, else the system's; loaded once per path.
+
+    Raises :class:`SplBackendError` naming the packages to install when none loads.
+    """
+    return _load(os.environ.get("SPIRAL_LIBMYPAINT") or None)
+
+
+@functools.cache
+def _load(override: str | None) -> Binding:
     try:
         import cffi
     except ImportError:  # pragma: no cover - cffi is a dependency
         raise SplBackendError("the mypaint backend needs cffi: pip install cffi") from None
     ffi = cffi.FFI()
     ffi.cdef(_CDEF)
-    override = os.environ.get("SPIRAL_LIBMYPAINT")
-    names = [override] if override else ["libmypaint-1.5.so.1", "libmypaint.so.0", "libmypaint-1.6.so.1",
-                                          "libmypaint.so"]
     errors = []
-    for name in names:
+    for name in ([override] if override else LIBRARY_NAMES):
         try:
-            return ffi, ffi.dlopen(name)
+            lib = ffi.dlopen(name)
         except OSError as e:
             errors.append(f"{name}: {e}")
+            continue
+        missing = [s for s in SYMBOLS if not hasattr(lib, s)]
+        if missing:  # a library that is not libmypaint >= 1.3
+            errors.append(f"{name}: lacks {', '.join(missing)}")
+            continue
+        ids = [lib.mypaint_brush_setting_from_cname(n.encode())
+               for n in ("radius_logarithmic", "color_h", "color_s", "color_v")]
+        return Binding(ffi, lib, name, *ids)
     where = f"SPIRAL_LIBMYPAINT={override!r}" if override else "the system library path"
-    raise SplBackendError(f"libmypaint not found in {where} ({'; '.join(errors)}); install it with "
-                          f"`{APT_HINT}` or point SPIRAL_LIBMYPAINT at a libmypaint.so")
+    raise SplBackendError(f"libmypaint not found in {where} ({'; '.join(errors)}); install it "
+                          f"with `{APT_HINT}` or point SPIRAL_LIBMYPAINT at a libmypaint.so")
 
 
-class _Lazy:
-    def __init__(self, index: int):
-        self.index = index
-
-    def __getattr__(self, name):
-        return getattr(_load()[self.index], name)
-
-
-ffi = _Lazy(0)  # attribute access loads the library on first use
-lib = _Lazy(1)
-
-
+# ----------------------------------------------------------------------------- brushes
 def brush_dirs() -> list[Path]:
+    """Directories searched for ``<name>.myb``, in order: ``SPIRAL_BRUSH_DIR``, then the
+    mypaint-brushes 1.x set (what SPIRAL used), then the 2.x set."""
     env = os.environ.get("SPIRAL_BRUSH_DIR")
     dirs = [Path(env)] if env else []
-    dirs += [Path("/usr/share/mypaint-data/1.0/brushes"), Path("/usr/share/mypaint-data/2.0/brushes"),
-             Path("/usr/local/share/mypaint-data/1.0/brushes"), Path("/usr/share/mypaint/brushes")]
+    dirs += [Path("/usr/share/mypaint-data/1.0/brushes"),
+             Path("/usr/share/mypaint-data/2.0/brushes"),
+             Path("/usr/local/share/mypaint-data/1.0/brushes"),
+             Path("/usr/local/share/mypaint-data/2.0/brushes"),
+             Path("/usr/share/mypaint/brushes")]
     return [d for d in dirs if d.is_dir()]
 
 
-@functools.lru_cache(maxsize=None)
 def brush_names() -> tuple[str, ...]:
-    """Every brush name found, like ``classic/dry_brush``."""
-    names = set()
-    for d in brush_dirs():
-        for f in d.rglob("*.myb"):
-            names.add(f.relative_to(d).with_suffix("").as_posix())
-    return tuple(sorted(names))
+    """Every brush name found, like ``classic/dry_brush``, sorted."""
+    return _brush_names(tuple(brush_dirs()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=8)
+def _brush_names(dirs: tuple[Path, ...]) -> tuple[str, ...]:
+    return tuple(sorted({f.relative_to(d).with_suffix("").as_posix()
+                         for d in dirs for f in d.rglob("*.myb")}))
+
+
 def brush_path(name: str) -> Path:
-    """The ``.myb`` file of a brush name (``classic/pen``) or a path to a ``.myb`` file."""
+    """The ``.myb`` file of a brush name (``classic/pen``) or of a path to a ``.myb`` file.
+
+    An unknown name raises :class:`SplRangeError` listing the closest names; no brushes at
+    all raises :class:`SplBackendError` naming the package to install.
+    """
+    if not isinstance(name, str) or not name:
+        raise SplRangeError(f"brush={name!r} must be a brush name like 'classic/dry_brush' or "
+                            "a path to a .myb file")
     p = Path(name)
     if p.suffix == ".myb":
         if p.is_file():
             return p
         raise SplRangeError(f"brush file {name!r} does not exist")
-    for d in brush_dirs():
+    dirs = brush_dirs()
+    for d in dirs:
         f = d / f"{name}.myb"
         if f.is_file():
             return f
-    names = brush_names()
+    names = _brush_names(tuple(dirs))
     if not names:
         raise SplBackendError(f"no MyPaint brushes found; install them with `{APT_HINT}` "
-                              "or set SPIRAL_BRUSH_DIR")
+                              "or set SPIRAL_BRUSH_DIR to a folder of .myb files")
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-    hint = f"; close matches: {', '.join(close)}" if close else f"; e.g. {', '.join(names[:5])}"
-    raise SplRangeError(f"unknown brush {name!r}{hint}")
+    if not close:  # a bare name ("pen") matches the last path component
+        close = [n for n in names if n.rsplit("/", 1)[-1] == name.rsplit("/", 1)[-1]][:5]
+    hint = (f"close matches: {', '.join(close)}" if close
+            else f"{len(names)} brushes exist, e.g. {', '.join(names[:5])}")
+    raise SplRangeError(f"unknown brush {name!r}; {hint}")
+
+
+def brush_json(name: str) -> bytes:
+    """The JSON text of a brush (see :func:`brush_path`), as bytes for libmypaint. Lookups are
+    cached per name and ``SPIRAL_BRUSH_DIR``; the file is reread when it changes."""
+    path = _resolve(name, os.environ.get("SPIRAL_BRUSH_DIR"))
+    try:
+        return _read(path, os.stat(path).st_mtime_ns)
+    except OSError:  # removed since it was found: look again, for the error message
+        _resolve.cache_clear()
+        path = _resolve(name, os.environ.get("SPIRAL_BRUSH_DIR"))
+        return _read(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(name: str, brush_dir: str | None) -> str:  # errors are never cached
+    return str(brush_path(name))
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: str, mtime_ns: int) -> bytes:
+    return Path(path).read_bytes()
