@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from . import ast as A
-from .errors import SplLimitError, SplRangeError
+from .errors import SplLimitError, SplRangeError, SplTypeError
 
 __all__ = ["lower", "check_core", "MAX_CORE_STATEMENTS", "MAX_WORK"]
 
@@ -19,6 +19,8 @@ MAX_WORK = 1_000_000
 
 
 def _finite(x: float, what: str, span) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise SplTypeError(f"{what} is {x!r}; it must be a number").at(span)
     if not math.isfinite(x):
         raise SplRangeError(f"{what} is {x!r}; it must be a finite number").at(span)
     return x
@@ -62,6 +64,9 @@ def check_core(s, settings: dict, spans=None) -> None:
     def at(slot):
         return spans.get(slot, s.span)
 
+    for name, want in (("to", A.Point), ("via", A.Point), ("color", A.Color)):
+        if hasattr(s, name) and not isinstance(getattr(s, name), want):
+            raise SplTypeError(f"{name}={getattr(s, name)!r} must be a {want.__name__}").at(s.span)
     if isinstance(s, A.Move):
         check_point(s.to, settings["canvas"], "move target", at("to"))
     elif isinstance(s, A.Stroke):
@@ -74,7 +79,7 @@ def check_core(s, settings: dict, spans=None) -> None:
     elif isinstance(s, A.Place):
         grid = settings["grid"]
         for v, axis in zip(s.cell, "ij"):
-            if not (isinstance(v, int) and 0 <= v < grid):
+            if isinstance(v, bool) or not (isinstance(v, int) and 0 <= v < grid):
                 raise SplRangeError(f"cell {axis}={v!r} is out of range: cells are integers "
                                     f"0 <= {axis} < grid={grid}").at(at("cell"))
         if s.shape not in A.SHAPES:

@@ -26,8 +26,10 @@ __all__ = ["BatchEnv"]
 
 
 class BatchEnv:
-    def __init__(self, spec: ActionSpec, batch: int, episode_length: int = 20,
+    def __init__(self, spec: ActionSpec, batch: int, episode_length: int | None = None,
                  interpreter: str | None = None, device: str = "cpu"):
+        if episode_length is None:  # SPIRAL's 20 steps for paint; one step per object for scenes
+            episode_length = 20 if spec.domain == "paint" else spec.settings["objects"] + 1
         self.spec, self.batch, self.episode_length = spec, batch, episode_length
         self.settings = dict(spec.settings)
         self.domain = spec.domain

@@ -194,10 +194,11 @@ class ProgramEnv(gym.Env):
         return np.array([to.x, to.y], np.float32) / np.float32(self.settings["canvas"])
 
     def _observation(self) -> dict:
-        obs = {"canvas": self._image.astype(np.float32, copy=False), "pen": self._pen(),
+        # fresh arrays every call: users keep observations
+        obs = {"canvas": self._image.astype(np.float32, copy=True), "pen": self._pen(),
                "step": np.array(self._step, dtype=np.int64)}
         if self.conditional:
-            obs["target"] = self._target
+            obs["target"] = self._target.copy()
         return obs
 
     def _info(self) -> dict:
