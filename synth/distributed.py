@@ -47,13 +47,13 @@ class RayWorkers:
         import ray
 
         from .roles import RolloutWorker
-        # rollouts and learning alternate (synchronous A2C), so a lone worker may use every thread
+        # one torch thread per actor: more threads oversubscribe the cores shared with the
+        # learner (OpenMP threads spin between ops; measured: 2 threads made Ray 35x slower)
         remote = ray.remote(num_cpus=1, max_restarts=max_restarts)(RolloutWorker)
         targets_ref = self._targets_ref = ray.put(targets)  # kept: a restarted actor re-reads it
         self.actors = [remote.options(name=f"rollout-worker-{i}-{os.getpid()}").remote(
             spec, args.policy_config(), args.batch, args.episode_length, targets_ref,
-            args.interpreter, args.seed + 1000 * i, max(1, args.threads // args.workers))
-            for i in range(args.workers)]
+            args.interpreter, args.seed + 1000 * i, 1) for i in range(args.workers)]
         self.restarts = 0
         self._weights = None
 
