@@ -101,11 +101,10 @@ def _perturb(spec: ActionSpec, actions: list[dict], rng: random.Random) -> list[
 class _Prefix:
     """The raster state after the program so far, and a K-wide painter to try tails from it."""
 
-    def __init__(self, spec: ActionSpec, width: int):
+    def __init__(self, spec: ActionSpec):
         from spiral_dsl.interpreters.raster import RasterPainter
         self.spec = spec
         self.one = RasterPainter(1, dict(spec.settings))
-        self.many = RasterPainter(width, dict(spec.settings))
         self.tables = {sl: torch.as_tensor(spec.value_table(sl)) for sl in spec.order}
 
     def _step(self, painter, actions: list[dict]) -> None:
@@ -120,37 +119,40 @@ class _Prefix:
             self._step(self.one, [a])
 
     def try_tails(self, tails: list[list[dict]], target: torch.Tensor) -> torch.Tensor:
-        """MSE after each tail, every tail starting from the prefix's canvas and pen."""
-        k = len(tails)
-        if k != self.many.batch:
-            from spiral_dsl.interpreters.raster import RasterPainter
-            self.many = RasterPainter(k, dict(self.spec.settings))
-        m, o = self.many, self.one
-        m.canvas = o.canvas.expand(k, -1, -1, -1).clone()
-        m.pen, m.pen_down, m.pressure = o.pen.expand(k, -1).clone(), o.pen_down.expand(k).clone(), o.pressure.expand(k).clone()
-        width = max(len(tl) for tl in tails)
-        for step in range(width):
-            # a shorter tail waits (its canvas and pen are restored) until the tails align at the end
-            acts = [tl[step - (width - len(tl))] if step >= width - len(tl) else None for tl in tails]
-            waiting = torch.tensor([a is None for a in acts])
-            saved = (m.canvas, m.pen, m.pen_down, m.pressure)
-            self._step(m, [a if a is not None else {"flag": 0, "end": 0} for a in acts])
-            if bool(waiting.any()):
-                m.canvas = torch.where(waiting[:, None, None, None], saved[0], m.canvas)
-                m.pen = torch.where(waiting[:, None], saved[1], m.pen)
-                m.pen_down = torch.where(waiting, saved[2], m.pen_down)
-                m.pressure = torch.where(waiting, saved[3], m.pressure)
-        return _mse(m.canvas, target)
+        """MSE after each tail, every tail starting from the prefix's full painter state
+        (canvas, pen and brush); tails of equal length run as one batch."""
+        from spiral_dsl.interpreters.raster import RasterPainter
+        scores = torch.empty(len(tails))
+        by_length: dict[int, list[int]] = {}
+        for n, tail in enumerate(tails):
+            by_length.setdefault(len(tail), []).append(n)
+        for length, members in by_length.items():
+            k = len(members)
+            painter = RasterPainter(k, dict(self.spec.settings))
+            painter.load_state(_widen(self.one.state(), k))
+            for step in range(length):
+                self._step(painter, [tails[n][step] for n in members])
+            scores[members] = _mse(painter.canvas, target)
+        return scores
 
 
-def greedy(target: np.ndarray, *, seed: int = 0, steps: int = 19, candidates: int = 64, polish: int = 3,
+def _widen(state, k: int):
+    """A batch-of-one painter state repeated ``k`` times."""
+    if isinstance(state, dict):
+        return {key: _widen(v, k) for key, v in state.items()}
+    if torch.is_tensor(state) and state.dim() > 0 and state.shape[0] == 1:
+        return state.expand(k, *state.shape[1:]).clone()
+    return state
+
+
+def greedy(target: np.ndarray, *, seed: int = 0, steps: int = 19, candidates: int = 192, polish: int = 4,
            spec: ActionSpec | None = None) -> Program:
     """Greedy search for a program of at most ``steps`` statements (paint domain)."""
     with torch.no_grad():
         spec = spec or ActionSpec.for_domain("paint")
         rng = random.Random(seed)
         t = _target_tensor(target)
-        state = _Prefix(spec, candidates)
+        state = _Prefix(spec)
         program: list[dict] = []
         best_mse = float(_mse(state.one.canvas, t)[0])
         while len(program) < steps:
