@@ -16,6 +16,7 @@ one code path for every backend.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # numpy is imported lazily by backends
@@ -49,36 +50,30 @@ class Interpreter(Protocol):
         """A fresh canvas for a program with this header."""
 
 
-def _statements_and_header(program):
+@contextmanager
+def _opened(program, size, backend):
+    """A fresh canvas for the lowered ``program`` and its core statements; closed on exit."""
+    from . import get_interpreter
+
     lowered = program.lower()
-    return lowered.domain, lowered.settings, list(lowered)
+    canvas = get_interpreter(backend, lowered.domain).start(lowered.domain, lowered.settings, size)
+    try:
+        yield canvas, list(lowered)
+    finally:
+        canvas.close()
 
 
 def frames(program, size: int | None = None, backend: str | None = None) -> Iterator["np.ndarray"]:
     """Yield the image after each core statement of ``program`` (lowered first)."""
-    from . import get_interpreter
-
-    domain, settings, statements = _statements_and_header(program)
-    interp = get_interpreter(backend, domain)
-    canvas = interp.start(domain, settings, size)
-    try:
+    with _opened(program, size, backend) as (canvas, statements):
         for statement in statements:
             canvas.execute(statement)
             yield canvas.image()
-    finally:
-        canvas.close()
 
 
 def render(program, size: int | None = None, backend: str | None = None) -> "np.ndarray":
     """The final image of ``program``: H×W×3 float32 in [0, 1]."""
-    from . import get_interpreter
-
-    domain, settings, statements = _statements_and_header(program)
-    interp = get_interpreter(backend, domain)
-    canvas = interp.start(domain, settings, size)
-    try:
+    with _opened(program, size, backend) as (canvas, statements):
         for statement in statements:
             canvas.execute(statement)
         return canvas.image()
-    finally:
-        canvas.close()
