@@ -49,7 +49,7 @@ def main() -> None:
         ray = init_ray(num_cpus=2)
         for n in (1, 2):
             a = load_args(None, base + [f"out_dir={d}/ray{n}", f"workers={n}"])
-            results[f"ray_{n}"] = measure(a, lambda: RayWorkers(a, a.spec(), _load_targets(a)))
+            results[f"ray_{n}"] = measure(a, lambda a=a: RayWorkers(a, a.spec(), _load_targets(a)))
         ray.shutdown()
     ratio = results["ray_1"]["frames_per_s"] / results["embedded"]["frames_per_s"]
     write_result("bench_train", {"benchmark": "train", "config": base, "cores": 2, **results,

@@ -6,8 +6,15 @@ this package loads neither torch nor ray nor any native renderer: backends load 
 from __future__ import annotations
 
 from .ast import Color, Move, Place, Point, Stroke
-from .errors import (SplBackendError, SplError, SplLimitError, SplNameError, SplRangeError,
-                     SplSyntaxError, SplTypeError)
+from .errors import (
+    SplBackendError,
+    SplError,
+    SplLimitError,
+    SplNameError,
+    SplRangeError,
+    SplSyntaxError,
+    SplTypeError,
+)
 from .program import Program
 
 __all__ = ["Program", "synthesize", "Move", "Stroke", "Place", "Point", "Color", "SplError",

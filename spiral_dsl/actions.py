@@ -24,9 +24,9 @@ error. A statement uses only its own slots (a ``move`` uses ``flag`` and ``end``
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from . import ast as A
 from .errors import SplRangeError, SplTypeError
@@ -156,7 +156,7 @@ class ActionSpec:
             graph, key=lambda s: (rank[s], s)))
 
     @classmethod
-    def for_domain(cls, domain: str, settings: Mapping | None = None, order=None) -> "ActionSpec":
+    def for_domain(cls, domain: str, settings: Mapping | None = None, order=None) -> ActionSpec:
         return cls(domain, settings, order)
 
     def __repr__(self) -> str:

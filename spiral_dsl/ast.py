@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = [
     "Span", "Point", "Color", "Move", "Stroke", "Place", "CoreStatement", "CORE_TYPES",
@@ -32,7 +31,7 @@ PARAM_TYPES = ("Num", "Point", "Color")
 BUILTINS = ("lerp", "mix")
 
 
-def _span() -> "Span | None":
+def _span() -> Span | None:
     return field(default=None, compare=False, repr=False)
 
 
@@ -59,13 +58,13 @@ class Point:
     x: float
     y: float
 
-    def __add__(self, other: "Point") -> "Point":
+    def __add__(self, other: Point) -> Point:
         return Point(self.x + other.x, self.y + other.y)
 
-    def __sub__(self, other: "Point") -> "Point":
+    def __sub__(self, other: Point) -> Point:
         return Point(self.x - other.x, self.y - other.y)
 
-    def __mul__(self, k: float) -> "Point":
+    def __mul__(self, k: float) -> Point:
         return Point(self.x * k, self.y * k)
 
     __rmul__ = __mul__
@@ -83,7 +82,7 @@ class Color:
     b: float
 
     @classmethod
-    def from_hex(cls, text: str) -> "Color":
+    def from_hex(cls, text: str) -> Color:
         """``#rrggbb`` (either case) to a colour."""
         h = text.lstrip("#")
         return cls(int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255)
@@ -139,7 +138,7 @@ class Place:
     span: Span | None = _span()
 
 
-CoreStatement = Union[Move, Stroke, Place]
+CoreStatement = Move | Stroke | Place
 CORE_TYPES = (Move, Stroke, Place)
 #: The core statements of each domain, in the order of the ``flag`` slot.
 CORE_BY_DOMAIN = {"paint": (Move, Stroke), "scene": (Place,)}
@@ -172,8 +171,8 @@ class Name:
 
 @dataclass(frozen=True)
 class PointExpr:
-    x: "Expr"
-    y: "Expr"
+    x: Expr
+    y: Expr
     span: Span | None = _span()
 
 
@@ -187,23 +186,23 @@ class ColorLit:
 @dataclass(frozen=True)
 class RgbExpr:
     """``rgb(r, g, b)`` whose components are expressions."""
-    r: "Expr"
-    g: "Expr"
-    b: "Expr"
+    r: Expr
+    g: Expr
+    b: Expr
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Neg:
-    operand: "Expr"
+    operand: Expr
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class BinOp:
     op: str  # one of + - * /
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span | None = _span()
 
 
@@ -211,11 +210,11 @@ class BinOp:
 class CallExpr:
     """A builtin call: ``lerp(p, q, t)`` or ``mix(c1, c2, t)``."""
     func: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span | None = _span()
 
 
-Expr = Union[Number, Name, PointExpr, ColorLit, RgbExpr, Neg, BinOp, CallExpr]
+Expr = Number | Name | PointExpr | ColorLit | RgbExpr | Neg | BinOp | CallExpr
 
 
 # ---------------------------------------------------------------------------- surface statements
@@ -262,7 +261,7 @@ class Param:
 class Def:
     name: str
     params: tuple[Param, ...]
-    body: tuple["Statement", ...]
+    body: tuple[Statement, ...]
     span: Span | None = _span()
 
 
@@ -279,11 +278,11 @@ class Repeat:
     var: str
     start: Expr
     end: Expr
-    body: tuple["Statement", ...]
+    body: tuple[Statement, ...]
     span: Span | None = _span()
 
 
-Statement = Union[Move, Stroke, Place, MoveStmt, StrokeStmt, PlaceStmt, Let, Def, CallStmt, Repeat]
+Statement = Move | Stroke | Place | MoveStmt | StrokeStmt | PlaceStmt | Let | Def | CallStmt | Repeat
 
 
 # ---------------------------------------------------------------------------- normal form

@@ -27,7 +27,7 @@ class Signature:
 
 
 class _Scope:
-    def __init__(self, parent: "_Scope | None" = None):
+    def __init__(self, parent: _Scope | None = None):
         self.parent = parent
         self.names: dict[str, object] = {}  # name → type string or Signature
 

@@ -20,7 +20,7 @@ class SplError(Exception):
         self.source_line = source_line
         super().__init__(self.__str__())
 
-    def at(self, span, source: str | None = None) -> "SplError":
+    def at(self, span, source: str | None = None) -> SplError:
         """Return this error positioned at ``span`` (a :class:`~spiral_dsl.ast.Span`)."""
         if span is None:
             return self

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterator, Mapping
 
 from . import ast as A
 from . import json_io
@@ -110,14 +110,14 @@ class Program:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def parse(cls, text: str, filename: str = "<string>") -> "Program":
+    def parse(cls, text: str, filename: str = "<string>") -> Program:
         """Parse and check ``text``; errors are positioned at ``filename:line:col``."""
         header, body, setting_spans = _parse(text, filename)
         return cls(header, body, metadata=_read_metadata(text), _source=text,
                    _setting_spans=setting_spans)
 
     @classmethod
-    def load(cls, path) -> "Program":
+    def load(cls, path) -> Program:
         """Read a ``.spl`` file (or a ``.json`` file in the JSON form)."""
         path = Path(path)
         try:
@@ -130,13 +130,13 @@ class Program:
 
     @classmethod
     def from_statements(cls, statements, domain: str = "paint", metadata=None,
-                        **settings) -> "Program":
+                        **settings) -> Program:
         """A program of the given (core or surface) statements under a ``domain`` header."""
         return cls(A.Header(domain, tuple(sorted(settings.items()))), tuple(statements),
                    metadata=metadata)
 
     @classmethod
-    def from_json(cls, obj) -> "Program":
+    def from_json(cls, obj) -> Program:
         """From the JSON form: a ``dict`` or its text."""
         if isinstance(obj, (str, bytes)):
             try:
@@ -176,17 +176,17 @@ class Program:
     def is_core(self) -> bool:
         return self._body == self._core
 
-    def with_metadata(self, **entries) -> "Program":
+    def with_metadata(self, **entries) -> Program:
         meta = {**self._metadata, **{k: str(v) for k, v in entries.items()}}
         return self._new(self._body, metadata=meta)
 
-    def lower(self) -> "Program":
+    def lower(self) -> Program:
         """The core-only program: every ``let``/``def``/``repeat`` and expression evaluated."""
         if self.is_core:
             return self
         return self._new(self._core)
 
-    def _new(self, body, metadata=None) -> "Program":
+    def _new(self, body, metadata=None) -> Program:
         return Program(self._header, body,
                        metadata=self._metadata if metadata is None else metadata)
 
@@ -202,7 +202,7 @@ class Program:
             return self._new(self._core[index])
         return self._core[index]
 
-    def __add__(self, other: "Program") -> "Program":
+    def __add__(self, other: Program) -> Program:
         if not isinstance(other, Program):
             return NotImplemented
         if self.domain != other.domain or self._settings != other._settings:
@@ -211,19 +211,19 @@ class Program:
                                f"{print_program(other._header, ())!r}".replace("\\n", ""))
         return self._new(self._body + other._body)
 
-    def insert(self, index: int, statement) -> "Program":
+    def insert(self, index: int, statement) -> Program:
         """A new program with ``statement`` inserted before core statement ``index``."""
         core = list(self._core)
         core.insert(index, statement)
         return self._new(core)
 
-    def replace(self, index: int, statement) -> "Program":
+    def replace(self, index: int, statement) -> Program:
         """A new program with core statement ``index`` replaced."""
         core = list(self._core)
         core[index] = statement
         return self._new(core)
 
-    def delete(self, index) -> "Program":
+    def delete(self, index) -> Program:
         """A new program without core statement ``index`` (an int or a slice)."""
         core = list(self._core)
         del core[index]
@@ -270,7 +270,7 @@ class Program:
         return spec.encode_program(self, snap)
 
     @classmethod
-    def from_actions(cls, spec, actions) -> "Program":
+    def from_actions(cls, spec, actions) -> Program:
         """The program whose core statements are the decoded ``actions``."""
         return spec.decode_program(actions)
 

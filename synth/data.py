@@ -22,7 +22,6 @@ beside it), a folder of PNG/JPG images or a single image work wherever a set nam
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -33,7 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spiral_dsl.errors import SplError, SplRangeError
+from spiral_dsl.errors import SplRangeError
+
+from .errors import DataError
+from .idx import read_idx, write_idx
 
 __all__ = ["load_set", "load_mnist", "load_idx", "read_idx", "write_idx", "load_folder",
            "to_target", "resize", "render_targets", "scene_targets", "read_mnist_package",
@@ -47,10 +49,6 @@ SPLITS = ("train", "eval", "all")
 SETS = tuple(f"mnist-{s}" for s in SPLITS)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_SIZE = 4096  # the largest canvas the language allows (settings.INT_RANGES)
-
-
-class DataError(SplError):
-    """Missing or malformed data: no such file, not an IDX file, an unknown set name."""
 
 
 # --- pixels ---------------------------------------------------------------------------------
@@ -247,50 +245,7 @@ def load_mnist(split: str = "train", size: int = 64, source=None) -> tuple[np.nd
     return _digits_to_targets(digits, size), labels
 
 
-# --- IDX (the format of the original MNIST files) -------------------------------------------
-
-_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path) -> np.ndarray:
-    """The array in an IDX file (``.gz`` or not): magic ``00 00 type ndim``, big-endian dims."""
-    path = Path(path)
-    try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise DataError(f"IDX file {path} does not exist") from None
-    except OSError as e:
-        raise DataError(f"cannot read IDX file {path}: {e}") from None
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path} is not an IDX file (magic {raw[:4].hex() or 'empty'}; expected "
-                        f"00 00, a type in {[hex(t) for t in _IDX_TYPES]}, ndim >= 1)")
-    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
-    if len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - offset != expected:
-        raise DataError(f"{path}: header says shape {shape} ({expected} bytes of data) but the "
-                        f"file has {len(raw) - offset}")
-    return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def write_idx(path, array) -> None:
-    """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``), atomically."""
-    from spiral_dsl.program import write_atomic
-
-    array = np.asarray(array)
-    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
-    code = codes.get(array.dtype.newbyteorder("="))
-    if code is None or not 1 <= array.ndim <= 255:
-        raise SplRangeError(f"cannot write a {array.dtype} array of shape {array.shape} as IDX; "
-                            f"dtypes: {sorted(str(d) for d in codes)}, 1..255 dimensions")
-    data = (bytes([0, 0, code, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-            + array.astype(np.dtype(_IDX_TYPES[code])).tobytes())
-    write_atomic(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
-
+# --- IDX (the format of the original MNIST files; reader and writer in synth/idx.py) ----
 
 def _labels_beside(images_path: Path) -> Path | None:
     name = re.sub(r"images([-.])idx3", r"labels\1idx1", images_path.name)

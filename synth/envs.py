@@ -24,7 +24,7 @@ Contract (dm_env style; ``tests/synth/env_conformance.py`` checks it for every e
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import gymnasium as gym
 import numpy as np

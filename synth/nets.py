@@ -62,7 +62,7 @@ class LocationHead(nn.Module):
         else:
             self.net = nn.Linear(hidden, 16 * 4 * 4)
             layers = []
-            for k in range(ups):
+            for _ in range(ups):
                 layers += [nn.ConvTranspose2d(16, 16, 4, stride=2, padding=1), nn.ReLU()]
             layers += [nn.Conv2d(16, 1, 3, padding=1)]
             self.deconv = nn.Sequential(*layers)

@@ -20,11 +20,11 @@ import json
 import random
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tomllib
 import torch
 
 from spiral_dsl.actions import ActionSpec
@@ -79,7 +79,7 @@ class Args:
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
-    def validate(self) -> "Args":
+    def validate(self) -> Args:
         choices = {"domain": ("paint", "scene"), "reward": ("mse", "discriminator"),
                    "interpreter": ("raster", "mypaint", "mujoco")}
         for key, valid in choices.items():

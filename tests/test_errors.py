@@ -1,8 +1,15 @@
 """Every invalid form raises the right SplError subclass at the right place."""
 import pytest
 
-from spiral_dsl import (Program, SplError, SplLimitError, SplNameError, SplRangeError,
-                        SplSyntaxError, SplTypeError)
+from spiral_dsl import (
+    Program,
+    SplError,
+    SplLimitError,
+    SplNameError,
+    SplRangeError,
+    SplSyntaxError,
+    SplTypeError,
+)
 
 CASES = [
     # (source, error class, line, column)

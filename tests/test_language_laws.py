@@ -1,8 +1,7 @@
 """Laws of the language, on generated programs (core and sugar, both domains)."""
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from spiral_dsl import Program, SplNameError
 from spiral_dsl.parser import parse, parse_with_lark

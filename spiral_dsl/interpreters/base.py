@@ -16,8 +16,9 @@ one code path for every backend.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # numpy is imported lazily by backends
     import numpy as np
@@ -29,10 +30,10 @@ if TYPE_CHECKING:  # numpy is imported lazily by backends
 class Canvas(Protocol):
     """One canvas being drawn on by a backend."""
 
-    def execute(self, statement: "CoreStatement") -> None:
+    def execute(self, statement: CoreStatement) -> None:
         """Execute one core statement (already checked and in range)."""
 
-    def image(self) -> "np.ndarray":
+    def image(self) -> np.ndarray:
         """The current image, H×W×3 float32 in [0, 1]."""
 
     def close(self) -> None:
@@ -63,7 +64,7 @@ def _opened(program, size, backend):
         canvas.close()
 
 
-def frames(program, size: int | None = None, backend: str | None = None) -> Iterator["np.ndarray"]:
+def frames(program, size: int | None = None, backend: str | None = None) -> Iterator[np.ndarray]:
     """Yield the image after each core statement of ``program`` (lowered first)."""
     with _opened(program, size, backend) as (canvas, statements):
         for statement in statements:
@@ -71,7 +72,7 @@ def frames(program, size: int | None = None, backend: str | None = None) -> Iter
             yield canvas.image()
 
 
-def render(program, size: int | None = None, backend: str | None = None) -> "np.ndarray":
+def render(program, size: int | None = None, backend: str | None = None) -> np.ndarray:
     """The final image of ``program``: H×W×3 float32 in [0, 1]."""
     with _opened(program, size, backend) as (canvas, statements):
         for statement in statements:
