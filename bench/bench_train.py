@@ -54,7 +54,7 @@ def main() -> None:
     ratio = results["ray_1"]["frames_per_s"] / results["embedded"]["frames_per_s"]
     write_result("bench_train", {"benchmark": "train", "config": base, "cores": 2, **results,
                                  "ray1_over_embedded": round(ratio, 3), "target_ray1_over_embedded": round(1 / 1.2, 3),
-                                 "note": "learners run in the driver (2 threads); each Ray rollout worker is an actor with 1 torch thread"})
+                                 "note": "learners run in the driver (2 threads); a Ray rollout worker gets threads // workers torch threads, with OMP_WAIT_POLICY=PASSIVE"})
 
 
 if __name__ == "__main__":

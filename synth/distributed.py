@@ -47,13 +47,16 @@ class RayWorkers:
         import ray
 
         from .roles import RolloutWorker
-        # one torch thread per actor: more threads oversubscribe the cores shared with the
-        # learner (OpenMP threads spin between ops; measured: 2 threads made Ray 35x slower)
-        remote = ray.remote(num_cpus=1, max_restarts=max_restarts)(RolloutWorker)
+        # rollouts and learning alternate (synchronous A2C), so a lone actor may use every
+        # thread; OpenMP threads must sleep, not spin, between ops or they fight the learner's
+        # threads for the cores (measured: spinning made a 2-thread actor 35x slower)
+        remote = ray.remote(num_cpus=1, max_restarts=max_restarts,
+                            runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}})(RolloutWorker)
         targets_ref = self._targets_ref = ray.put(targets)  # kept: a restarted actor re-reads it
         self.actors = [remote.options(name=f"rollout-worker-{i}-{os.getpid()}").remote(
             spec, args.policy_config(), args.batch, args.episode_length, targets_ref,
-            args.interpreter, args.seed + 1000 * i, 1) for i in range(args.workers)]
+            args.interpreter, args.seed + 1000 * i, max(1, args.threads // args.workers))
+            for i in range(args.workers)]
         self.restarts = 0
         self._weights = None
 
