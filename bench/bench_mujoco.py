@@ -17,7 +17,7 @@ import random
 import statistics
 import time
 
-from common import write_result
+from common import rate, write_result
 
 from spiral_dsl.actions import ActionSpec
 from spiral_dsl.generate import random_program
@@ -26,33 +26,17 @@ from spiral_dsl.interpreters import mujoco_scene as S
 from spiral_dsl.settings import DEFAULTS
 
 
-def per_second(fn, items: int, seconds: float) -> float:
-    """Items per second of ``fn`` (which does ``items`` items) over at least ``seconds``."""
-    calls, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds:
-            return calls * items / elapsed
-
-
-def scene_path(interp, settings, scenes, size):
-    def run():   # one frame: a fresh canvas, five objects, the image
+def scene_path(interp, settings, scenes, size, image_every_step: bool = False):
+    """One frame per scene (five objects, then the image), or, with ``image_every_step``,
+    one frame per object (execute, then read the image, as an env step does)."""
+    def run():
         for scene in scenes:
             canvas = interp.start("scene", settings, size)
             for s in scene:
                 canvas.execute(s)
-            canvas.image()
-    return run
-
-
-def env_path(interp, settings, scenes, size):
-    def run():   # one frame per object: execute, then read the image, as an env step does
-        for scene in scenes:
-            canvas = interp.start("scene", settings, size)
-            for s in scene:
-                canvas.execute(s)
+                if image_every_step:
+                    canvas.image()
+            if not image_every_step:
                 canvas.image()
     return run
 
@@ -72,10 +56,10 @@ def recompile_path(settings, scenes, size, objects):
 def median_rates(paths: dict, items: dict, rounds: int, seconds: float, warmup: float) -> dict:
     rates = {name: [] for name in paths}
     for fn in paths.values():   # warm up: GL contexts, llvmpipe's JIT-compiled shader variants
-        per_second(fn, 1, warmup)
+        rate(fn, 1, warmup, warmup=0)
     for _ in range(rounds):
         for name, fn in paths.items():
-            rates[name].append(per_second(fn, items[name], seconds))
+            rates[name].append(rate(fn, items[name], seconds, warmup=0))
     return {name: (statistics.median(r), min(r), max(r)) for name, r in rates.items()}
 
 
@@ -116,7 +100,7 @@ def main() -> None:
     rows = {}
     for size in (64, 128):
         paths = {"in_place": scene_path(interp, settings, scenes, size),
-                 "env_steps": env_path(interp, settings, scenes, size),
+                 "env_steps": scene_path(interp, settings, scenes, size, image_every_step=True),
                  "recompile": recompile_path(settings, few, size, objects),
                  "shadows_msaa4": scene_path(fancy, settings, few, size)}
         items = {"in_place": len(scenes), "env_steps": len(scenes) * objects,

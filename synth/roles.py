@@ -22,6 +22,7 @@ from spiral_dsl.actions import ActionSpec
 
 from .batch_env import BatchEnv
 from .nets import Discriminator, Policy, PolicyConfig
+from .sampler import TargetSampler
 
 __all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer",
            "to_uint8", "from_uint8"]
@@ -59,13 +60,13 @@ class RolloutWorker:
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
         self.spec = spec
         self.policy = Policy(spec, policy_config)
         self.policy.eval()
         self.env = BatchEnv(spec, batch, episode_length, interpreter)
         self.targets = None if targets is None else torch.from_numpy(np.ascontiguousarray(
             targets.transpose(0, 3, 1, 2)))                                   # (N, 3, H, W) float
+        self.sampler = None if targets is None else TargetSampler(targets, seed)
         self.version = 0
 
     def set_weights(self, weights: dict, version: int) -> None:
@@ -73,8 +74,8 @@ class RolloutWorker:
         self.version = version
 
     def sample_targets(self, batch: int) -> torch.Tensor:
-        idx = self.rng.integers(0, len(self.targets), batch)
-        return self.targets[torch.from_numpy(idx)]
+        """The next ``batch`` targets: each image once per epoch, in a seeded order."""
+        return self.targets[torch.from_numpy(self.sampler.indices(batch))]
 
     @torch.no_grad()
     def rollout(self) -> Trajectory:
