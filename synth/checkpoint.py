@@ -64,7 +64,7 @@ def model_record(policy: Policy, **info) -> dict:
     return {"format": "spiral-dsl-policy", "version": 1, "domain": policy.spec.domain,
             "settings": json.dumps(_jsonable(dict(policy.spec.settings))),
             "order": list(policy.spec.order), "config": json.dumps(asdict(policy.config)),
-            "info": json.dumps(info), "weights": {k: v.detach().clone() for k, v in policy.state_dict().items()}}
+            "info": json.dumps(info), "weights": {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}}
 
 
 def save_model(policy: Policy, path, **info) -> None:

@@ -28,20 +28,32 @@ def add_commands(sub) -> None:
     p = sub.add_parser("synthesize", help="infer programs for images")
     p.add_argument("images", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine"])
+    p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine", "mcmc"])
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.set_defaults(func=cmd_synthesize)
 
-    p = sub.add_parser("eval", help="mean MSE (real renders) and seconds per image on a set")
+    p = sub.add_parser("sample", help="programs drawn by an unconditional policy")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("-n", "--count", type=int, default=16)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="mean MSE (real renders) and seconds per image on a set; "
+                       "--domain scene: object recovery of the policy vs MCMC on held-out scenes")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--set", dest="set_name", default="mnist-eval")
     p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine"])
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--limit", type=int, default=None, help="images (default 1000) or scenes (200)")
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
+    p.add_argument("--refine-seconds", type=float, default=2.0, help="policy+refine: refinement time")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the targets are per core)")
+    p.add_argument("--mcmc", default="1,100", metavar="MULTIPLES",
+                   help="scenes: MCMC budgets as multiples of the policy's renderer calls")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.set_defaults(func=cmd_eval)
 
@@ -90,22 +102,49 @@ def cmd_synthesize(args) -> int:
     return 0
 
 
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from spiral_dsl.cli import save_png
+
+    from .synthesize import generate
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    programs = generate(args.checkpoint, args.count, args.seed)
+    images = []
+    for k, program in enumerate(programs):
+        program.save(out / f"sample{k:02d}.spl")
+        images.append(program.render())
+    cols = int(np.ceil(np.sqrt(len(images))))
+    images += [np.ones_like(images[0])] * (cols * cols - len(images))
+    rows = [np.concatenate(images[r * cols:(r + 1) * cols], 1) for r in range(cols)]
+    save_png(np.concatenate([r for r in rows if r.size], 0), out / "samples.png")
+    print(f"{len(programs)} programs and samples.png (libmypaint renders) in {out}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     import json
 
     import numpy as np
+    import torch
 
     from spiral_dsl.program import write_atomic
 
     from .data import load_set
     from .synthesize import mse, synthesize
+    torch.set_num_threads(args.threads)
+    if args.domain == "scene":
+        return _eval_scenes(args)
     images, _ = load_set(args.set_name, size=64)
-    images = images[: args.limit]
+    limit = min(args.limit or 1000, len(images))
+    picks = np.linspace(0, len(images) - 1, limit).round().astype(int)   # spread over the classes
+    images = images[picks]
     scores, seconds = [], []
     for k, image in enumerate(images):
         t0 = time.perf_counter()
-        program = synthesize(image, domain=args.domain, method=args.method,
-                             checkpoint=args.checkpoint, samples=args.samples, seed=k)
+        program = synthesize(image, domain=args.domain, method=args.method, checkpoint=args.checkpoint,
+                             samples=args.samples, seed=int(picks[k]), refine_seconds=args.refine_seconds)
         seconds.append(time.perf_counter() - t0)
         scores.append(mse(program.render(), image))
         if (k + 1) % 50 == 0:
@@ -113,9 +152,39 @@ def cmd_eval(args) -> int:
     blank = float(np.mean([(1 - im) ** 2 for im in images]))
     result = {"set": args.set_name, "method": args.method, "images": len(images),
               "samples": args.samples, "mean_mse": float(np.mean(scores)),
+              "refine_seconds": args.refine_seconds if args.method == "policy+refine" else None,
               "blank_canvas_mse": blank, "seconds_per_image": float(np.mean(seconds)),
               "checkpoint": args.checkpoint or "shipped"}
     print(json.dumps(result, indent=1))
+    if args.json:
+        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _eval_scenes(args) -> int:
+    """The policy (samples 1 and ``--samples``) vs blocked MH at multiples of its renderer calls."""
+    import json
+
+    from spiral_dsl.program import write_atomic
+
+    from .scene_eval import evaluate_mcmc, evaluate_policy, held_out_scenes
+    from .synthesize import load_policy
+    policy, _ = load_policy(args.checkpoint, "scene")
+    scenes = held_out_scenes(policy.spec, count=args.limit or 200)
+    rows = []
+    for samples in sorted({1, args.samples}):
+        rows.append({"method": f"policy, {samples} sample{'s' * (samples > 1)}",
+                     **evaluate_policy(policy, scenes, samples)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    calls = int(rows[-1]["mean_renderer_calls"])
+    for multiple in (int(m) for m in args.mcmc.split(",") if m.strip()):
+        rows.append({"method": f"MCMC, {multiple}x calls", **evaluate_mcmc(policy.spec, scenes, calls * multiple)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    print(f"{'method':<22} {'exact':>7} {'cell±1':>7} {'extra/scene':>11} {'MSE':>8} {'calls':>7} {'s/scene':>8}")
+    for r in rows:
+        print(f"{r['method']:<22} {r['exact_fraction']:7.3f} {r['near_fraction']:7.3f} {r['extra_per_scene']:11.2f} "
+              f"{r['mean_mse']:8.5f} {r['mean_renderer_calls']:7.0f} {r['seconds_per_scene']:8.3f}")
+    result = {"domain": "scene", "scenes": len(scenes[0]), "checkpoint": args.checkpoint or "shipped", "rows": rows}
     if args.json:
         write_atomic(args.json, json.dumps(result, indent=1) + "\n")
     return 0

@@ -37,6 +37,7 @@ class PolicyConfig:
     residual_blocks: int = 2
     embed: int = 32
     conditional: bool = True
+    spatial: bool = False    # location heads read the encoder's feature map (SpatialLocationHead)
 
 
 class ResBlock(nn.Module):
@@ -72,6 +73,35 @@ class LocationHead(nn.Module):
             return self.net(z)
         x = F.relu(self.net(z)).view(-1, 16, 4, 4)       # (B, 16, 4, 4)
         return self.deconv(x).flatten(1)                  # (B, grid²)
+
+
+class SpatialLocationHead(nn.Module):
+    """z (B, hidden) and the encoder's map (B, F, S, S) → logits over a grid×grid map.
+
+    The map keeps *where* ink and target are; z (the core state plus the chosen ancestors'
+    embeddings) is broadcast over it to say *which* place to pick, then transposed convs
+    upsample S → grid (FullyConv-style spatial actions, Vinyals et al. 2017). A location read
+    off the map is far easier to learn than one decoded from a flat vector."""
+
+    def __init__(self, hidden: int, grid: int, channels: int, size: int):
+        super().__init__()
+        self.grid = grid
+        self.film = nn.Linear(hidden, channels)
+        ups = int(math.log2(grid // size))
+        layers, ch = [], channels
+        for _ in range(ups):
+            layers += [nn.ConvTranspose2d(ch, 32, 4, stride=2, padding=1), nn.ReLU()]
+            ch = 32
+        layers += [nn.Conv2d(ch, 1, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    @staticmethod
+    def fits(grid: int, size: int) -> bool:
+        return grid >= size and grid % size == 0 and (grid // size) & (grid // size - 1) == 0
+
+    def forward(self, z, fmap):
+        x = F.relu(fmap + self.film(z)[:, :, None, None])                   # (B, F, S, S)
+        return self.net(x).flatten(1)                                      # (B, grid²)
 
 
 @dataclass
@@ -112,8 +142,11 @@ class Policy(nn.Module):
         heads = {}
         for s, n in spec.sizes.items():
             kind = spec.slots[s].kind
-            if kind in ("location", "cell"):
-                heads[s] = LocationHead(hidden, round(n ** 0.5))
+            grid = round(n ** 0.5)
+            if kind in ("location", "cell") and config.spatial and SpatialLocationHead.fits(grid, size // 8):
+                heads[s] = SpatialLocationHead(hidden, grid, 2 * c, size // 8)
+            elif kind in ("location", "cell"):
+                heads[s] = LocationHead(hidden, grid)
             else:
                 heads[s] = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n))
         self.heads = nn.ModuleDict(heads)
@@ -124,12 +157,17 @@ class Policy(nn.Module):
             table = [[1.0] * len(spec.order)]
         self.register_buffer("mask_table", torch.tensor(table))
 
+    @property
+    def device(self) -> torch.device:
+        return self.value_head.weight.device
+
     def initial_state(self, batch: int, device=None):
-        h = torch.zeros(batch, self.config.hidden, device=device)
+        h = torch.zeros(batch, self.config.hidden, device=device or self.device)
         return (h, h.clone())
 
     def no_action(self, batch: int, device=None) -> dict:
         """The "previous action" at the first step: index n of each slot's embedding."""
+        device = device or self.device
         return {s: torch.full((batch,), n, dtype=torch.long, device=device) for s, n in self.spec.sizes.items()}
 
     def encode(self, canvas, target, prev_action, state):
@@ -138,14 +176,14 @@ class Policy(nn.Module):
         x = self.encoder(x * 2 - 1)                                                  # (B, 2C, H/8, W/8)
         a = sum(self.action_embed[s](prev_action[s]) for s in self.order)           # (B, E)
         x = x + self.action_mlp(a)[:, :, None, None]
-        x = F.relu(self.res(x)).flatten(1)                                           # (B, feat)
-        h, c = self.core(F.relu(self.to_core(x)), state)                             # (B, hidden)
-        return h, (h, c)
+        fmap = F.relu(self.res(x))                                                   # (B, 2C, H/8, W/8)
+        h, c = self.core(F.relu(self.to_core(fmap.flatten(1))), state)               # (B, hidden)
+        return h, (h, c), fmap
 
     def forward(self, canvas, target, prev_action, state, actions: dict | None = None,
                 greedy: bool = False, temperature: float = 1.0) -> PolicyOutput:
         """One step: sample (or score the given ``actions``, teacher forcing) every slot."""
-        z, state = self.encode(canvas, target, prev_action, state)
+        z, state, fmap = self.encode(canvas, target, prev_action, state)
         chosen, logits_out = {}, {}
         embedded = {}
         logps, ents = [], []
@@ -153,7 +191,11 @@ class Policy(nn.Module):
             h = z
             for p in self.ancestors[s]:
                 h = h + embedded[p]
-            logits = self.heads[s](F.relu(h))                                       # (B, n)
+            head = self.heads[s]
+            if isinstance(head, SpatialLocationHead):
+                logits = head(F.relu(h), fmap)                                      # (B, grid²)
+            else:
+                logits = head(F.relu(h))                                            # (B, n)
             logits_out[s] = logits
             dist = torch.distributions.Categorical(logits=logits / temperature)
             if actions is not None:

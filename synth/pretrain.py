@@ -8,10 +8,15 @@ interpreter (the canvas before each action), use the final canvas as the target,
 the per-slot cross-entropy of the taken actions under teacher forcing (each slot sees the true
 values of the slots before it; slots a statement does not use are masked). RL then starts from
 these weights (``init_from``).
+
+With ``pretrain_source = "teacher"`` the programs are instead greedy-search programs for the
+training targets (:mod:`synth.teacher`, built on first use) and the target is the real image:
+the policy is distilled from the search it must later beat.
 """
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -24,53 +29,101 @@ from spiral_dsl.generate import random_actions
 
 from . import checkpoint as ckpt
 from .batch_env import BatchEnv
+from .errors import DataError
 from .nets import Policy
 from .train import Args
 
 __all__ = ["make_batch", "pretrain_loss", "pretrain"]
 
 
+def _render_prefixes(spec, env: BatchEnv, actions: dict, targets=None) -> torch.Tensor:
+    """Canvases (T+1, B, 3, H, W) before each of the T actions, then the final one."""
+    T = actions[spec.order[0]].shape[0]
+    env.reset(targets)
+    canvases = [env.canvas.clone()]
+    for t in range(T):
+        env.step({s: actions[s][t] for s in spec.order})
+        canvases.append(env.canvas.clone())
+    return torch.stack(canvases)
+
+
+def make_teacher_batch(spec, env: BatchEnv, teacher: torch.Tensor, targets: torch.Tensor, index: torch.Tensor):
+    """Teacher programs as data: canvases (T+1, B, 3, H, W), actions slot → (T, B) and the
+    real targets (B, 3, H, W) of rows ``index`` of ``teacher`` (N, T, slots) long."""
+    rows = teacher[index]                                                  # (B, T, slots)
+    actions = {s: rows[:, :, k].T.contiguous() for k, s in enumerate(spec.order)}
+    canvases = _render_prefixes(spec, env, actions)
+    return canvases, actions, targets[index]
+
+
 def make_batch(spec, env: BatchEnv, rng: random.Random, style: str = "pen"):
     """Random programs as teacher data: canvases (T+1, B, 3, H, W), actions slot → (T, B)."""
     B, T = env.batch, env.episode_length - 1
     if spec.domain == "scene":  # a scene program has at most `objects` statements
-        programs = [random_actions(spec, rng.randint(1, T), rng, style) for _ in range(B)]
+        # objects are a set: teach one canonical order (row-major by cell) so the targets are unambiguous
+        programs = [sorted(random_actions(spec, rng.randint(1, T), rng, style), key=lambda a: a["cell"])
+                    for _ in range(B)]
         # pad with repeats of the last object so every episode has T actions (same cell: no-op
         # visually only if identical, so keep the real count by re-placing the last object)
         programs = [p + [p[-1]] * (T - len(p)) for p in programs]
     else:
         programs = [random_actions(spec, T, rng, style) for _ in range(B)]
-    actions = {s: torch.tensor([[p[t].get(s, 0) for p in programs] for t in range(T)]) for s in spec.order}
-    env.reset(torch.ones(B, 3, env.size, env.size))
-    canvases = [env.canvas.clone()]
-    for t in range(T):
-        env.step({s: actions[s][t] for s in spec.order})
-        canvases.append(env.canvas.clone())
-    return torch.stack(canvases), actions
+    actions = {s: torch.tensor([[p[t].get(s, 0) for p in programs] for t in range(T)], device=env.device)
+               for s in spec.order}
+    return _render_prefixes(spec, env, actions, torch.ones(B, 3, env.size, env.size, device=env.device)), actions
 
 
-def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict) -> tuple[torch.Tensor, dict]:
-    """Mean per-step sum of masked per-slot cross-entropies; also per-slot accuracies."""
+def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
+                  target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Mean per-step sum of masked per-slot cross-entropies; also per-slot accuracies.
+    ``target`` defaults to the final canvas (random programs draw their own targets)."""
     T, B = actions[policy.order[0]].shape
-    target = canvases[-1]
+    target = canvases[-1] if target is None else target
     state, prev = policy.initial_state(B), policy.no_action(B)
-    total = torch.zeros(())
-    correct = {s: 0.0 for s in policy.order}
+    total = torch.zeros((), device=canvases.device)
+    correct = {s: 0.0 for s in policy.order}   # tensors after the first step: one sync at the end
     used = {s: 0.0 for s in policy.order}
     for t in range(T):
         taken = {s: actions[s][t] for s in policy.order}
         out = policy(canvases[t], target, prev, state, actions=taken)
-        flag = taken["flag"] if "flag" in taken else torch.zeros(B, dtype=torch.long)
+        flag = taken["flag"] if "flag" in taken else torch.zeros(B, dtype=torch.long, device=canvases.device)
         mask = policy.mask_table[flag]                                          # (B, slots)
         for k, s in enumerate(policy.order):
             ce = F.cross_entropy(out.logits[s], taken[s], reduction="none")     # (B,)
             total = total + (ce * mask[:, k]).sum() / B
             hit = (out.logits[s].argmax(-1) == taken[s]).float()
-            correct[s] += (hit * mask[:, k]).sum().item()
-            used[s] += mask[:, k].sum().item()
+            correct[s] = correct[s] + (hit * mask[:, k]).sum()
+            used[s] = used[s] + mask[:, k].sum()
         prev, state = taken, out.state
-    acc = {s: correct[s] / used[s] for s in policy.order if used[s]}
+    acc = {s: float(correct[s]) / float(used[s]) for s in policy.order if float(used[s])}
     return total / T, acc
+
+
+def _teacher_data(args: Args, spec, device):
+    """(teacher (N, T, slots) long, targets (N, 3, H, W) float) on ``device``; builds the
+    teacher file first when it is missing or incomplete."""
+    import numpy as np
+
+    from .data import load_set
+    from .teacher import build_teacher, load_teacher
+    images, _ = load_set(args.targets, size=args.canvas)
+    path = Path(args.teacher or Path(args.out_dir) / "teacher.npz")
+    steps = args.episode_length - 1
+    try:
+        teacher = load_teacher(path, spec, len(images))
+    except DataError:
+        print(f"building teacher programs for {len(images)} targets -> {path}", file=sys.stderr)
+        build_teacher(images, spec, path, steps=steps, candidates=args.teacher_candidates,
+                      polish=args.teacher_polish, seed=args.seed,
+                      workers=args.teacher_workers or os.cpu_count() or 1)
+        teacher = load_teacher(path, spec, len(images))
+    if teacher["actions"].shape[1] != steps:
+        raise DataError(f"teacher file {path} has {teacher['actions'].shape[1]} steps; "
+                        f"episode_length={args.episode_length} needs {steps}")
+    print(f"teacher: {len(images)} programs, raster mse {float(np.mean(teacher['mse'])):.4f}", file=sys.stderr)
+    actions = torch.from_numpy(teacher["actions"].astype(np.int64)).to(device)
+    targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    return actions, ((targets * 255 + 0.5).floor() / 255).to(device)   # uint8-quantised, as in RL
 
 
 def pretrain(args: Args, updates: int, lr: float = 3e-4, out_path: str | Path | None = None,
@@ -79,28 +132,39 @@ def pretrain(args: Args, updates: int, lr: float = 3e-4, out_path: str | Path | 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
+    device = args.torch_device()
     spec = args.spec()
-    policy = Policy(spec, args.policy_config())
+    policy = Policy(spec, args.policy_config()).to(device)
     if args.init_from:
         loaded, _ = ckpt.load_model(args.init_from)
         policy.load_state_dict(loaded.state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
-    env = BatchEnv(spec, args.batch, args.episode_length,
-                   "raster" if spec.domain == "paint" else args.interpreter)
+    batch = args.pretrain_batch or args.batch
+    env = BatchEnv(spec, batch, args.episode_length,
+                   "raster" if spec.domain == "paint" else args.interpreter, device=device)
+    teacher = _teacher_data(args, spec, device) if args.pretrain_source == "teacher" else None
+    gen = torch.Generator().manual_seed(args.seed)
     out = Path(out_path or Path(args.out_dir) / "pretrained.pt")
     out.parent.mkdir(parents=True, exist_ok=True)
     log = (out.parent / "pretrain_metrics.jsonl").open("a")
     t0 = time.perf_counter()
     for update in range(1, updates + 1):
         with torch.no_grad():
-            canvases, actions = make_batch(spec, env, rng)
-        loss, acc = pretrain_loss(policy, canvases, actions)
+            if teacher is None:
+                canvases, actions = make_batch(spec, env, rng)
+                target = None
+            else:
+                index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
+                canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
+                canvases = (canvases * 255 + 0.5).floor() / 255
+        loss, acc = pretrain_loss(policy, canvases, actions, target)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
         opt.step()
         seconds = time.perf_counter() - t0
         record = {"update": update, "loss": loss.item(), "seconds": round(seconds, 2),
+                  "frames": update * batch * (args.episode_length - 1),
                   **{f"acc_{s}": round(a, 4) for s, a in acc.items()}}
         log.write(json.dumps(record) + "\n")
         log.flush()

@@ -50,22 +50,28 @@ class Trajectory:
     def final(self) -> torch.Tensor:
         return from_uint8(self.canvases[-1])
 
+    def to(self, device) -> Trajectory:
+        """This trajectory with its tensors on ``device`` (a no-op where they already are)."""
+        return Trajectory(self.canvases.to(device), self.targets.to(device),
+                          {s: a.to(device) for s, a in self.actions.items()},
+                          self.new_sequences.to(device), self.blank.to(device), self.policy_version)
+
 
 class RolloutWorker:
     """Runs ``batch`` episodes at a time with its own copy of the policy."""
 
     def __init__(self, spec: ActionSpec, policy_config: PolicyConfig, batch: int, episode_length: int,
                  targets: np.ndarray | None, interpreter: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+                 threads: int | None = None, device: str = "cpu"):
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(seed)
-        self.spec = spec
-        self.policy = Policy(spec, policy_config)
+        self.spec, self.device = spec, torch.device(device)
+        self.policy = Policy(spec, policy_config).to(self.device)
         self.policy.eval()
-        self.env = BatchEnv(spec, batch, episode_length, interpreter)
+        self.env = BatchEnv(spec, batch, episode_length, interpreter, device=device)
         self.targets = None if targets is None else torch.from_numpy(np.ascontiguousarray(
-            targets.transpose(0, 3, 1, 2)))                                   # (N, 3, H, W) float
+            targets.transpose(0, 3, 1, 2))).to(self.device)                  # (N, 3, H, W) float
         self.sampler = None if targets is None else TargetSampler(targets, seed)
         self.version = 0
 
@@ -75,13 +81,13 @@ class RolloutWorker:
 
     def sample_targets(self, batch: int) -> torch.Tensor:
         """The next ``batch`` targets: each image once per epoch, in a seeded order."""
-        return self.targets[torch.from_numpy(self.sampler.indices(batch))]
+        return self.targets[torch.from_numpy(self.sampler.indices(batch)).to(self.device)]
 
     @torch.no_grad()
     def rollout(self) -> Trajectory:
         B = self.env.batch
         targets = self.sample_targets(B) if self.targets is not None else torch.ones(
-            B, 3, self.env.size, self.env.size)
+            B, 3, self.env.size, self.env.size, device=self.device)
         targets_u8 = to_uint8(targets)
         obs = self.env.reset(from_uint8(targets_u8))
         state = self.policy.initial_state(B)
@@ -122,14 +128,15 @@ class DiscriminatorLearner:
     """WGAN-GP critic (Adam lr 1e-4, β1 0.5), conditional on the target when asked."""
 
     def __init__(self, size: int, conditional: bool, lr: float = 1e-4, gp_weight: float = 10.0,
-                 channels: int = 32):
-        self.net = Discriminator(size, conditional, channels)
+                 channels: int = 32, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.net = Discriminator(size, conditional, channels).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(0.5, 0.999))
         self.gp_weight = gp_weight
         self.conditional = conditional
 
     def get_weights(self) -> dict:
-        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
 
     def set_weights(self, weights: dict) -> None:
         self.net.load_state_dict(weights)
@@ -139,9 +146,10 @@ class DiscriminatorLearner:
 
     def update(self, real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor | None) -> dict:
         """One critic step. Conditional: real pairs are (x, x), fake pairs (x, rendering)."""
-        cond = targets if self.conditional else None
+        real, fake = real.to(self.device), fake.to(self.device)
+        cond = targets.to(self.device) if self.conditional else None
         d_real, d_fake = self.net(real, cond), self.net(fake, cond)
-        eps = torch.rand(real.shape[0], 1, 1, 1)
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=self.device)
         mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
         grad, = torch.autograd.grad(self.net(mixed, cond).sum(), mixed, create_graph=True)
         gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -157,16 +165,17 @@ class PolicyLearner:
 
     def __init__(self, spec: ActionSpec, policy_config: PolicyConfig, lr: float = 1e-4,
                  entropy_coef: float = 0.01, value_coef: float = 0.5, discount: float = 0.99,
-                 max_grad_norm: float = 10.0):
-        self.spec = spec
-        self.policy = Policy(spec, policy_config)
+                 max_grad_norm: float = 10.0, device: str = "cpu"):
+        self.spec, self.device = spec, torch.device(device)
+        self.policy = Policy(spec, policy_config).to(self.device)
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=lr)
         self.entropy_coef, self.value_coef, self.discount = entropy_coef, value_coef, discount
         self.max_grad_norm = max_grad_norm
         self.version = 0
 
     def get_weights(self) -> dict:
-        return {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
+        """CPU copies (workers may live on another device or in another process)."""
+        return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
 
     def set_hyperparameters(self, lr: float | None = None, entropy_coef: float | None = None) -> None:
         if lr is not None:
@@ -191,17 +200,21 @@ class PolicyLearner:
             prev, state = taken, out.state
         return torch.stack(logps), torch.stack(ents), torch.stack(values)    # (T, B) each
 
-    def update(self, traj: Trajectory, final_reward: torch.Tensor) -> dict:
-        """One A2C step. ``final_reward`` (B,) is the reward at the last step."""
+    def update(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False) -> dict:
+        """One A2C step. ``final_reward`` (B,) is the reward at the last step. ``value_only``
+        trains just the baseline (a warm-up after pretraining, whose value head is untrained)."""
+        traj, final_reward = traj.to(self.device), final_reward.to(self.device)
         logp, ent, value = self.evaluate(traj)
         T = logp.shape[0]
-        powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32)   # (T,)
+        powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32, device=self.device)  # (T,)
         returns = powers[:, None] * final_reward[None, :]                              # (T, B)
         advantage = returns - value
         policy_loss = -(logp * advantage.detach()).mean()
         value_loss = 0.5 * (advantage ** 2).mean()
         entropy = ent.mean()
         loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
+        if value_only:
+            loss = self.value_coef * value_loss
         self.opt.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)

@@ -7,6 +7,12 @@ Methods:
   by MSE.
 * ``"greedy"`` — training-free stroke-by-stroke search (:mod:`synth.search`).
 * ``"policy+refine"`` — the policy's best candidate, then local refinement.
+* ``"mcmc"`` (scenes) — blocked Metropolis–Hastings on real MuJoCo (:mod:`synth.mcmc`), the
+  baseline of SPIRAL's scene experiment; ``budget`` renderer calls.
+
+Scenes (``domain="scene"``) take ``"policy"`` or ``"mcmc"``; candidates are scored on real
+MuJoCo renders, and a policy's padding (its last object placed again in the same cell) is
+dropped.
 
 The returned program's metadata records the method, its MSE against the target (real
 libmypaint render), the seconds taken and the checkpoint; metadata survives save/load.
@@ -26,9 +32,10 @@ from . import checkpoint as ckpt
 from .batch_env import BatchEnv
 from .data import to_target
 
-__all__ = ["synthesize", "default_checkpoint", "load_policy", "METHODS"]
+__all__ = ["synthesize", "generate", "default_checkpoint", "load_policy", "METHODS"]
 
-METHODS = ("policy", "greedy", "policy+refine")
+METHODS = ("policy", "greedy", "policy+refine", "mcmc")
+DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine"), "scene": ("policy", "mcmc")}
 _CACHE: dict = {}
 
 
@@ -55,7 +62,6 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
                       episode_length: int | None = None) -> list[Program]:
     """``samples`` programs from the policy for one target (H×W×3 float in [0, 1])."""
     spec = policy.spec
-    episode_length = episode_length or int(policy.config.__dict__.get("episode_length", 20))
     env = BatchEnv(spec, samples, episode_length, "raster" if spec.domain == "paint" else None)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -71,19 +77,47 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
         prev, state = out.actions, out.state
     programs = env.programs()
     env.close()
+    if spec.domain == "scene":  # the policy pads a scene by placing its last object again
+        programs = [_first_in_each_cell(spec, p) for p in programs]
     return programs
 
 
+def generate(checkpoint, count: int = 16, seed: int = 0) -> list[Program]:
+    """``count`` programs sampled from an unconditional policy (``conditional = false``)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise SplRangeError(f"count={count!r} must be an integer >= 1")
+    policy, _ = load_policy(checkpoint)
+    if policy.config.conditional:
+        raise SplRangeError(f"checkpoint {checkpoint} is a conditional policy: use synthesize(image)")
+    size = policy.spec.settings["canvas"]
+    return policy_candidates(policy, np.ones((size, size, 3), np.float32), count, seed)
+
+
+def _first_in_each_cell(spec, program: Program) -> Program:
+    """Drop every object placed in a cell already taken: scenes are trained with objects in
+    distinct cells, padded by repeating the last object, whose resampled attributes may differ."""
+    taken, kept = set(), []
+    for statement in program:
+        cell = spec.encode(statement)["cell"]
+        if cell not in taken:
+            taken.add(cell)
+            kept.append(statement)
+    return Program(program.header, kept)
+
+
 def synthesize(target, *, domain: str = "paint", method: str = "policy", checkpoint=None,
-               samples: int = 16, seed: int = 0, episode_length: int = 20,
-               refine_seconds: float = 2.0) -> Program:
-    """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array)."""
-    if method not in METHODS:
-        raise SplRangeError(f"method={method!r} is not one of {list(METHODS)}")
-    if not (isinstance(samples, int) and samples >= 1):
+               samples: int = 16, seed: int = 0, episode_length: int | None = None,
+               refine_seconds: float = 2.0, budget: int = 1000) -> Program:
+    """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
+
+    ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes."""
+    if domain not in DOMAIN_METHODS:
+        raise SplRangeError(f"domain={domain!r} is not one of {list(DOMAIN_METHODS)}")
+    if method not in DOMAIN_METHODS[domain]:
+        raise SplRangeError(f"method={method!r} is not one of {list(DOMAIN_METHODS[domain])} "
+                            f"for domain={domain!r}")
+    if isinstance(samples, bool) or not (isinstance(samples, int) and samples >= 1):
         raise SplRangeError(f"samples={samples!r} must be an integer >= 1")
-    if domain not in ("paint", "scene"):
-        raise SplRangeError(f"domain={domain!r} is not one of ['paint', 'scene']")
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     source = None
@@ -91,12 +125,23 @@ def synthesize(target, *, domain: str = "paint", method: str = "policy", checkpo
         from .search import greedy
         size = 64
         image = to_target(target, size)
-        program = greedy(image, seed=seed, steps=episode_length - 1)
+        program = greedy(image, seed=seed, steps=(episode_length or 20) - 1)
+    elif method == "mcmc":
+        from spiral_dsl.actions import ActionSpec
+
+        from .mcmc import mcmc
+        spec = ActionSpec.for_domain("scene")
+        image = to_target(target, spec.settings["canvas"])
+        program = mcmc(image, spec=spec, budget=budget, seed=seed).program
     else:
         policy, info = load_policy(checkpoint, domain)
         size = policy.spec.settings["canvas"]
         image = to_target(target, size)
-        candidates = policy_candidates(policy, image, samples, seed, episode_length)
+        if policy.spec.domain != domain:
+            raise SplRangeError(f"checkpoint {checkpoint or default_checkpoint(domain)} is a "
+                                f"{policy.spec.domain} policy, not {domain}")
+        steps = episode_length or (20 if domain == "paint" else policy.spec.settings["objects"] + 1)
+        candidates = policy_candidates(policy, image, samples, seed, steps)
         scores = [mse(p.render(), image) for p in candidates]
         program = candidates[int(np.argmin(scores))]
         source = str(checkpoint or default_checkpoint(domain))

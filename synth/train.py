@@ -66,12 +66,22 @@ class Args:
     replay_batches: int = 20
     channels: int = 32
     hidden: int = 256
+    spatial: bool = False                 # location heads read the encoder's map (nets.SpatialLocationHead)
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"                   # "cpu", "cuda" or "auto" (cuda when available)
+    value_warmup: int = 0                 # first RL updates train only the value baseline
     init_from: str = ""                   # pretrained weights (synth.pretrain output)
     pretrain_updates: int = 0             # `spiral train` pretrains first for this many steps
     pretrain_seconds: float = 0.0         # ... or until this wall-clock time (0: no limit)
     pretrain_lr: float = 3e-4
+    pretrain_batch: int = 0               # episodes per pretraining step (0: batch)
+    pretrain_source: str = "random"       # "random" programs, or "teacher": greedy search
+                                          # programs for the training targets (distillation)
+    teacher: str = ""                     # teacher file (default <out_dir>/teacher.npz)
+    teacher_candidates: int = 128
+    teacher_polish: int = 3
+    teacher_workers: int = 0              # processes building the teacher (0: every core)
     out_dir: str = "runs/mnist"
     checkpoint_every: int = 50
     log_every: int = 10
@@ -81,14 +91,23 @@ class Args:
 
     def validate(self) -> Args:
         choices = {"domain": ("paint", "scene"), "reward": ("mse", "discriminator"),
-                   "interpreter": ("raster", "mypaint", "mujoco")}
+                   "interpreter": ("raster", "mypaint", "mujoco"), "device": ("cpu", "cuda", "auto"),
+                   "pretrain_source": ("random", "teacher")}
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise SplRangeError(f"{key}={getattr(self, key)!r} is not one of {list(valid)}")
-        for key in ("batch", "workers", "updates", "d_batch", "replay_batches", "checkpoint_every",
-                    "log_every", "threads"):
+        for key in ("batch", "workers", "d_batch", "replay_batches", "checkpoint_every",
+                    "log_every", "threads", "teacher_candidates"):
             if getattr(self, key) < 1:
                 raise SplRangeError(f"{key}={getattr(self, key)} must be >= 1")
+        # updates = 0: no RL; the model is the pretrained policy
+        for key in ("updates", "value_warmup", "pretrain_batch", "teacher_polish", "teacher_workers"):
+            if getattr(self, key) < 0:
+                raise SplRangeError(f"{key}={getattr(self, key)} must be >= 0")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise SplRangeError("device=\"cuda\" but torch sees no CUDA device; use \"cpu\" or \"auto\"")
+        if self.pretrain_source == "teacher" and self.domain != "paint":
+            raise SplRangeError("pretrain_source=\"teacher\" is for the paint domain (greedy search)")
         if self.episode_length < 2:
             raise SplRangeError(f"episode_length={self.episode_length} must be >= 2")
         if not self.conditional and self.reward != "discriminator":
@@ -103,8 +122,14 @@ class Args:
             settings["objects"] = self.episode_length - 1
         return ActionSpec.for_domain(self.domain, settings)
 
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
     def policy_config(self) -> PolicyConfig:
-        return PolicyConfig(channels=self.channels, hidden=self.hidden, conditional=self.conditional)
+        return PolicyConfig(channels=self.channels, hidden=self.hidden, conditional=self.conditional,
+                            spatial=self.spatial)
 
 
 def load_args(config: str | None = None, overrides: list[str] = ()) -> Args:
@@ -134,7 +159,8 @@ class LocalWorkers:
 
     def __init__(self, args: Args, spec: ActionSpec, targets):
         self.workers = [RolloutWorker(spec, args.policy_config(), args.batch, args.episode_length,
-                                      targets, args.interpreter, seed=args.seed + 1000 * i)
+                                      targets, args.interpreter, seed=args.seed + 1000 * i,
+                                      device=args.torch_device() if args.interpreter == "raster" else "cpu")
                         for i in range(args.workers)]
 
     def set_weights(self, weights: dict, version: int) -> None:
@@ -188,9 +214,11 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
     (out / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=1))
     targets = _load_targets(args)
 
+    device = args.torch_device()
     learner = PolicyLearner(spec, args.policy_config(), args.policy_lr, args.entropy_coef,
-                            args.value_coef, args.discount)
-    critic = DiscriminatorLearner(args.canvas, args.conditional, args.d_lr, channels=args.channels)
+                            args.value_coef, args.discount, device=device)
+    critic = DiscriminatorLearner(args.canvas, args.conditional, args.d_lr, channels=args.channels,
+                                  device=device)
     replay = ReplayBuffer(args.replay_batches, seed=args.seed)
     start, elapsed = 0, 0.0
     last = out / "checkpoint.pt"
@@ -232,8 +260,9 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
                 if stale > 1:  # off-policy beyond one update: drop rather than importance-weight
                     metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1
                     continue
+                traj = traj.to(device)
                 reward = final_reward(args, traj, critic)
-                metrics = learner.update(traj, reward)
+                metrics = learner.update(traj, reward, value_only=update <= args.value_warmup)
                 replay.add(traj.targets, traj.canvases[-1])
                 mse = ((traj.final - traj.targets.float() / 255) ** 2).flatten(1).mean(1)
                 metrics.update(reward=reward.mean().item(), mse=mse.mean().item())
@@ -244,7 +273,7 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
                             real = real_targets
                         else:
                             idx = torch.from_numpy(real_rng.integers(0, len(targets), args.d_batch))
-                            real = torch.from_numpy(targets[idx.numpy()]).permute(0, 3, 1, 2)
+                            real = torch.from_numpy(targets[idx.numpy()]).permute(0, 3, 1, 2).to(device)
                         metrics.update(critic.update(real, fakes, real_targets))
             seconds = time.perf_counter() - t0
             frames = update * args.workers * args.batch * (args.episode_length - 1)

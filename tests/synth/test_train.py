@@ -95,3 +95,86 @@ def test_synthesize_with_a_trained_checkpoint(tmp_path):
     path = tmp_path / "p.spl"
     p.save(path)
     assert Program.load(path).metadata["checkpoint"] == "model.pt"
+
+
+def test_device_choice():
+    import torch
+    assert load_args("configs/tiny.toml", ["device=auto"]).torch_device().type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(SplError, match="no CUDA device"):
+            load_args("configs/tiny.toml", ["device=cuda"])
+    with pytest.raises(SplError, match="device='tpu' is not one of"):
+        load_args("configs/tiny.toml", ["device=tpu"])
+
+
+def test_value_warmup_trains_only_the_baseline():
+    import torch
+
+    from synth.roles import PolicyLearner, RolloutWorker
+    args = load_args("configs/tiny.toml")
+    spec = args.spec()
+    worker = RolloutWorker(spec, args.policy_config(), 4, 4, None, seed=0)
+    learner = PolicyLearner(spec, args.policy_config(), lr=1e-2)
+    worker.set_weights(learner.get_weights(), 0)
+    traj = worker.rollout()
+    heads = {k: v.clone() for k, v in learner.policy.heads.state_dict().items()}
+    value = learner.policy.value_head.weight.clone()
+    learner.update(traj, torch.full((4,), -1.0), value_only=True)
+    assert all(torch.equal(v, learner.policy.heads.state_dict()[k]) for k, v in heads.items())
+    assert not torch.equal(value, learner.policy.value_head.weight)
+    learner.update(traj, torch.full((4,), -1.0))
+    assert not all(torch.equal(v, learner.policy.heads.state_dict()[k]) for k, v in heads.items())
+
+
+def test_scene_synthesis_with_a_trained_checkpoint(tmp_path):
+    from spiral_dsl import synthesize
+    from spiral_dsl.ast import Place
+    out = tmp_path / "scenes"
+    assert spiral(["train", "--config", "configs/scenes.toml", "--set", f"out_dir={out}",
+                   "--set", "channels=8", "--set", "hidden=32", "--set", "batch=4", "--set", "pretrain_batch=4",
+                   "--set", "pretrain_updates=2", "--set", "updates=1", "--set", "device=cpu"]) == 0
+    target = np.full((64, 64, 3), 0.5, np.float32)
+    p = synthesize(target, domain="scene", checkpoint=out / "model.pt", samples=3, seed=1)
+    assert p.header.domain == "scene" and 1 <= len(p) <= 5
+    assert all(isinstance(s, Place) for s in p)
+    from spiral_dsl.actions import ActionSpec
+    cells = [a["cell"] for a in ActionSpec.for_domain("scene").encode_program(p)]
+    assert len(set(cells)) == len(cells)          # padding (a repeated cell) dropped
+    assert float(p.metadata["mse"]) == pytest.approx(np.mean((p.render() - target) ** 2), abs=1e-5)
+    m = synthesize(target, domain="scene", method="mcmc", budget=20, seed=1)
+    assert m.metadata["method"] == "mcmc" and 1 <= len(m) <= 5
+    with pytest.raises(SplError, match="method='greedy' is not one of \\['policy', 'mcmc'\\]"):
+        synthesize(target, domain="scene", method="greedy")
+    with pytest.raises(SplError, match="is a scene policy, not paint"):
+        synthesize(target, checkpoint=out / "model.pt")
+
+
+def test_refine_never_worsens_and_tail_replay_equals_full_render():
+    """Refinement replays only the tail after a changed statement from a stored prefix state:
+    that must paint exactly what rendering the whole program paints."""
+    import torch
+
+    from spiral_dsl.actions import ActionSpec
+    from spiral_dsl.interpreters.raster import RasterPainter
+    from synth.data import load_set
+    from synth.search import _Prefix, _snapshot, _widen, greedy, refine, render_actions
+    images, _ = load_set("mnist-eval")
+    target = images[450]
+    start = greedy(target, seed=1, steps=6, candidates=16, polish=0)
+    refined = refine(start, target, seconds=0.5, seed=2)
+    before, after = (float(np.mean((p.render() - target) ** 2)) for p in (start, refined))
+    assert after <= before
+    spec = ActionSpec.for_domain("paint", start.settings)
+    full = [{s: a.get(s, 0) for s in spec.order} for a in start.to_actions(spec, snap=True)]
+    prefix = _Prefix(spec)
+    states = [_snapshot(prefix.one.state())]
+    for a in full:
+        prefix._step(prefix.one, [a])
+        states.append(_snapshot(prefix.one.state()))
+    whole = render_actions(spec, [full])[0]
+    for i in range(len(full)):
+        painter = RasterPainter(3, dict(spec.settings))
+        painter.load_state(_widen(states[i], 3))
+        for a in full[i:]:
+            prefix._step(painter, [a] * 3)
+        assert torch.allclose(painter.canvas, whole[None].expand(3, -1, -1, -1), atol=1e-6)

@@ -1,0 +1,145 @@
+"""Teacher programs for distillation: greedy search run over the training targets.
+
+The policy learns fastest from demonstrations on the images it will see. ``build_teacher``
+runs :func:`synth.search.greedy_actions` on every training target (in parallel processes, one
+torch thread each) and stores the actions as one array, padded to ``steps`` statements with
+moves to the pen's current point (they draw nothing), so every episode has the same length.
+
+    python -m synth.teacher --targets mnist-train --out runs/mnist/teacher.npz --workers 2
+
+The file is rewritten atomically after every chunk, so an interrupted build resumes where it
+stopped; a file built for another action space or target set is never overwritten. :func:`load_teacher` checks that the file matches the action space it will train.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spiral_dsl.actions import ActionSpec
+from spiral_dsl.program import write_atomic
+
+from .errors import DataError
+
+__all__ = ["build_teacher", "load_teacher", "pad_program"]
+
+
+def pad_program(spec: ActionSpec, actions: list[dict], steps: int) -> np.ndarray:
+    """(steps, slots) int array: ``actions`` then no-op moves to the pen's point."""
+    order = spec.order
+    rows = [[a.get(s, 0) for s in order] for a in actions[:steps]]
+    end = actions[-1]["end"] if actions else 0
+    noop = [{"flag": 0, "end": end}.get(s, 0) for s in order]
+    rows += [noop] * (steps - len(rows))
+    return np.asarray(rows, np.int16)
+
+
+def _fingerprint(spec: ActionSpec) -> str:
+    return f"{spec.domain}:{sorted(spec.settings.items())}:{list(spec.order)}"
+
+
+def _work(job):
+    index, target, seed, steps, candidates, polish, settings = job
+    import torch
+
+    from .search import greedy_actions
+    torch.set_num_threads(1)
+    spec = ActionSpec.for_domain("paint", settings)
+    actions = greedy_actions(target, seed=seed, steps=steps, candidates=candidates, polish=polish, spec=spec)
+    row = pad_program(spec, actions, steps)
+    # scored on the raster interpreter the policy trains on (no libmypaint needed here)
+    from .search import render_actions
+    canvas = render_actions(spec, [[dict(zip(spec.order, map(int, r))) for r in row]])[0]
+    err = float(((canvas.permute(1, 2, 0).numpy() - target) ** 2).mean())
+    return index, row, len(actions), err
+
+
+def _save(path: Path, spec, actions, lengths, mse, done) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, actions=actions, lengths=lengths, mse=mse, done=done,
+                        fingerprint=np.asarray(_fingerprint(spec)), order=np.asarray(list(spec.order)))
+    write_atomic(path, buf.getvalue())
+
+
+def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, steps: int = 19,
+                  candidates: int = 128, polish: int = 3, workers: int = 2, seed: int = 0,
+                  chunk: int = 64, progress: bool = True) -> Path:
+    """Greedy programs for ``targets`` (N, H, W, 3) written to ``out`` (resumes a partial file)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n, width = len(targets), len(spec.order)
+    actions = np.zeros((n, steps, width), np.int16)
+    lengths = np.zeros(n, np.int16)
+    mse = np.full(n, np.nan, np.float32)
+    done = np.zeros(n, bool)
+    if out.is_file():  # resume a partial build; never overwrite another build
+        old = np.load(out)
+        if str(old["fingerprint"]) != _fingerprint(spec) or old["actions"].shape != actions.shape:
+            raise DataError(f"{out} holds teacher programs of shape {old['actions'].shape} for "
+                            f"{old['fingerprint']}, not {actions.shape} for {_fingerprint(spec)}: "
+                            "remove it or choose another path")
+        actions, lengths, mse, done = (old[k].copy() for k in ("actions", "lengths", "mse", "done"))
+    todo = [i for i in range(n) if not done[i]]
+    settings = dict(spec.settings)
+    jobs = [(i, targets[i], seed + i, steps, candidates, polish, settings) for i in todo]
+    t0 = time.perf_counter()
+    ctx = mp.get_context("spawn")  # no forked torch thread pools
+    with ctx.Pool(workers) as pool:
+        for k, (i, row, length, err) in enumerate(pool.imap_unordered(_work, jobs, chunksize=4), 1):
+            actions[i], lengths[i], mse[i], done[i] = row, length, err, True
+            if k % chunk == 0 or k == len(jobs):
+                _save(out, spec, actions, lengths, mse, done)
+                if progress:
+                    rate = k / (time.perf_counter() - t0)
+                    print(f"[teacher {done.sum()}/{n}] mean mse {np.nanmean(mse):.4f} {rate:.2f} img/s",
+                          file=sys.stderr)
+    if not jobs:
+        _save(out, spec, actions, lengths, mse, done)
+    return out
+
+
+def load_teacher(path: str | Path, spec: ActionSpec, count: int) -> dict:
+    """The teacher arrays, checked against ``spec`` and the number of targets."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"teacher file {path} does not exist (build it with python -m synth.teacher)")
+    data = np.load(path)
+    if str(data["fingerprint"]) != _fingerprint(spec):
+        raise DataError(f"teacher file {path} was built for {data['fingerprint']}, not {_fingerprint(spec)}")
+    if len(data["actions"]) != count:
+        raise DataError(f"teacher file {path} has {len(data['actions'])} programs for {count} targets")
+    if not data["done"].all():
+        raise DataError(f"teacher file {path} is incomplete: {int(data['done'].sum())}/{count} programs")
+    return {k: data[k] for k in ("actions", "lengths", "mse")}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m synth.teacher", description=__doc__.split("\n")[0])
+    p.add_argument("--targets", default="mnist-train")
+    p.add_argument("--out", required=True)
+    p.add_argument("--canvas", type=int, default=64)
+    p.add_argument("--grid", type=int, default=32)
+    p.add_argument("--brush", default="classic/dry_brush")
+    p.add_argument("--steps", type=int, default=19)
+    p.add_argument("--candidates", type=int, default=128)
+    p.add_argument("--polish", type=int, default=3)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--limit", type=int, default=0, help="only the first N targets")
+    a = p.parse_args(argv)
+    from .data import load_set
+    images, _ = load_set(a.targets, size=a.canvas)
+    if a.limit:
+        images = images[: a.limit]
+    spec = ActionSpec.for_domain("paint", {"canvas": a.canvas, "grid": a.grid, "brush": a.brush})
+    build_teacher(images, spec, a.out, steps=a.steps, candidates=a.candidates, polish=a.polish,
+                  workers=a.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Teacher programs (greedy search over training targets) and distillation from them."""
+import numpy as np
+import pytest
+import torch
+
+from spiral_dsl.actions import ActionSpec
+from synth.batch_env import BatchEnv
+from synth.data import load_set
+from synth.errors import DataError
+from synth.pretrain import make_teacher_batch, pretrain_loss
+from synth.search import render_actions
+from synth.teacher import build_teacher, load_teacher, pad_program
+
+SPEC = ActionSpec.for_domain("paint", {"canvas": 64, "grid": 32, "brush": "classic/dry_brush"})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, _ = load_set("mnist-eval", size=64)
+    return images[[0, 150, 300]]
+
+
+def test_padding_moves_draw_nothing():
+    actions = [{"flag": 0, "end": 100}, {"flag": 1, "end": 300, "control": 200, "size": 2, "pressure": 7,
+                                         "red": 0, "green": 0, "blue": 0}]
+    padded = pad_program(SPEC, actions, 6)
+    assert padded.shape == (6, len(SPEC.order))
+    rows = [dict(zip(SPEC.order, map(int, r))) for r in padded]
+    assert all(r["flag"] == 0 and r["end"] == 300 for r in rows[2:])
+    short = [{s: r.get(s, 0) for s in SPEC.order} for r in actions]
+    assert torch.equal(render_actions(SPEC, [rows]), render_actions(SPEC, [short]))
+
+
+def test_build_resume_and_load(tmp_path, digits):
+    out = tmp_path / "teacher.npz"
+    build_teacher(digits[:2], SPEC, out, steps=5, candidates=8, polish=1, workers=1, progress=False)
+    first = np.load(out)
+    assert first["done"].all() and first["actions"].shape == (2, 5, len(SPEC.order))
+    with pytest.raises(DataError, match="2 programs for 3 targets"):
+        load_teacher(out, SPEC, 3)
+    # a partial file resumes: only the missing programs are searched
+    data = dict(np.load(out))
+    data["done"][1] = False
+    data["actions"][1] = 0
+    np.savez(out, **data)
+    with pytest.raises(DataError, match="incomplete"):
+        load_teacher(out, SPEC, 2)
+    build_teacher(digits[:2], SPEC, out, steps=5, candidates=8, polish=1, workers=1, progress=False)
+    again = load_teacher(out, SPEC, 2)
+    np.testing.assert_array_equal(again["actions"], first["actions"])   # seeded per target
+    # every teacher program draws something and beats the blank canvas (raster MSE)
+    blank = ((1 - digits[:2]) ** 2).mean(axis=(1, 2, 3))
+    assert (again["mse"] < blank).all()
+    other = ActionSpec.for_domain("paint", {"canvas": 64, "grid": 16, "brush": "classic/dry_brush"})
+    with pytest.raises(DataError, match="was built for"):
+        load_teacher(out, other, 2)
+    with pytest.raises(DataError, match="remove it or choose another path"):
+        build_teacher(digits[:2], other, out, steps=5, candidates=8, polish=1, workers=1, progress=False)
+    np.testing.assert_array_equal(np.load(out)["actions"], first["actions"])   # left alone
+
+
+def test_distillation_batch_and_loss_decreases(tmp_path, digits):
+    from synth.nets import Policy, PolicyConfig
+    out = tmp_path / "teacher.npz"
+    build_teacher(digits, SPEC, out, steps=4, candidates=8, polish=0, workers=1, progress=False)
+    teacher = torch.from_numpy(load_teacher(out, SPEC, 3)["actions"].astype(np.int64))
+    targets = torch.from_numpy(np.ascontiguousarray(digits.transpose(0, 3, 1, 2)))
+    env = BatchEnv(SPEC, 3, 5, "raster")
+    canvases, actions, target = make_teacher_batch(SPEC, env, teacher, targets, torch.arange(3))
+    assert canvases.shape == (5, 3, 3, 64, 64) and actions["end"].shape == (4, 3)
+    assert torch.equal(target, targets)            # the real digits, not the teacher's renders
+    torch.manual_seed(0)
+    policy = Policy(SPEC, PolicyConfig(channels=8, hidden=32))
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss, _ = pretrain_loss(policy, canvases, actions, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
