@@ -129,10 +129,13 @@ def cmd_eval(args) -> int:
     import numpy as np
     import torch
 
+    from spiral_dsl.errors import SplRangeError
     from spiral_dsl.program import write_atomic
 
     from .data import load_set
     from .synthesize import mse, synthesize
+    if args.threads < 1:
+        raise SplRangeError(f"--threads={args.threads} must be >= 1")
     torch.set_num_threads(args.threads)
     if args.domain == "scene":
         return _eval_scenes(args)
@@ -165,10 +168,14 @@ def _eval_scenes(args) -> int:
     """The policy (samples 1 and ``--samples``) vs blocked MH at multiples of its renderer calls."""
     import json
 
+    from spiral_dsl.errors import SplRangeError
     from spiral_dsl.program import write_atomic
 
     from .scene_eval import evaluate_mcmc, evaluate_policy, held_out_scenes
     from .synthesize import load_policy
+    parts = [m.strip() for m in args.mcmc.split(",") if m.strip()]
+    if not all(m.isdigit() and int(m) >= 1 for m in parts):
+        raise SplRangeError(f"--mcmc={args.mcmc!r}: expected comma-separated integers >= 1, e.g. 1,100")
     policy, _ = load_policy(args.checkpoint, "scene")
     scenes = held_out_scenes(policy.spec, count=args.limit or 200)
     rows = []
@@ -177,7 +184,7 @@ def _eval_scenes(args) -> int:
                      **evaluate_policy(policy, scenes, samples)})
         print(json.dumps(rows[-1]), file=sys.stderr)
     calls = int(rows[-1]["mean_renderer_calls"])
-    for multiple in (int(m) for m in args.mcmc.split(",") if m.strip()):
+    for multiple in map(int, parts):
         rows.append({"method": f"MCMC, {multiple}x calls", **evaluate_mcmc(policy.spec, scenes, calls * multiple)})
         print(json.dumps(rows[-1]), file=sys.stderr)
     print(f"{'method':<22} {'exact':>7} {'cell±1':>7} {'extra/scene':>11} {'MSE':>8} {'calls':>7} {'s/scene':>8}")

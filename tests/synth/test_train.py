@@ -178,3 +178,10 @@ def test_refine_never_worsens_and_tail_replay_equals_full_render():
         for a in full[i:]:
             prefix._step(painter, [a] * 3)
         assert torch.allclose(painter.canvas, whole[None].expand(3, -1, -1, -1), atol=1e-6)
+
+
+def test_eval_rejects_bad_options(capsys):
+    assert spiral(["eval", "--threads", "0"]) != 0
+    assert "--threads=0 must be >= 1" in capsys.readouterr().err
+    assert spiral(["eval", "--domain", "scene", "--mcmc", "1,x"]) != 0
+    assert "expected comma-separated integers >= 1" in capsys.readouterr().err
