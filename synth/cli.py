@@ -14,8 +14,8 @@ def add_commands(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoint.pt")
     p.add_argument("--pretrain", type=int, default=None, metavar="UPDATES",
-                   help="first pretrain on random programs for UPDATES steps (default: the "
-                        "config's pretrain_updates, 0 to skip)")
+                   help="first pretrain for UPDATES steps (default: the config's pretrain_updates, "
+                        "skipped when init_from is set; 0 to skip); with init_from, continue from it")
     p.add_argument("--ray", action="store_true", help="run rollout workers as Ray actors")
     p.add_argument("--address", default=None, help="an existing Ray cluster (with --ray)")
     p.add_argument("--workers", type=int, default=None, help="rollout workers (overrides config)")
@@ -66,7 +66,9 @@ def cmd_train(args) -> int:
     targs = load_args(args.config, overrides)
     targs.extra["resume"] = args.resume
     pretrain_updates = args.pretrain if args.pretrain is not None else targs.pretrain_updates
-    if pretrain_updates and not args.resume and not targs.init_from:
+    # the config's pretraining is skipped when init_from is set; an explicit --pretrain continues
+    # pretraining from init_from
+    if pretrain_updates and not args.resume and (args.pretrain is not None or not targs.init_from):
         from .pretrain import pretrain
         targs.init_from = str(pretrain(targs, pretrain_updates, lr=targs.pretrain_lr,
                                        max_seconds=targs.pretrain_seconds))

@@ -185,3 +185,15 @@ def test_eval_rejects_bad_options(capsys):
     assert "--threads=0 must be >= 1" in capsys.readouterr().err
     assert spiral(["eval", "--domain", "scene", "--mcmc", "1,x"]) != 0
     assert "expected comma-separated integers >= 1" in capsys.readouterr().err
+
+
+def test_explicit_pretrain_continues_from_init_from(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert spiral(["train", *TINY, "--pretrain", "2", "--set", f"out_dir={first}", "--set", "updates=1"]) == 0
+    # init_from alone: no pretraining; with --pretrain: pretraining continues from it
+    assert spiral(["train", *TINY, "--set", f"out_dir={second}", "--set", f"init_from={first / 'pretrained.pt'}",
+                   "--set", "updates=1"]) == 0
+    assert not (second / "pretrained.pt").exists()
+    assert spiral(["train", *TINY, "--pretrain", "1", "--set", f"out_dir={second}",
+                   "--set", f"init_from={first / 'pretrained.pt'}", "--set", "updates=1"]) == 0
+    assert (second / "pretrained.pt").is_file()
