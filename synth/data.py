@@ -360,15 +360,21 @@ def render_targets(programs, size: int | None = None, backend: str | None = None
     return np.stack(images)
 
 
-def scene_targets(spec, count: int, seed: int = 0, size: int | None = None,
-                  backend: str | None = None) -> np.ndarray:
-    """Renders of ``count`` random scenes of 1..``objects`` objects (seeded)."""
+def random_scenes(spec, count: int, seed: int = 0) -> list[list[dict[str, int]]]:
+    """``count`` random scenes of 1..``objects`` objects in distinct cells, as action dicts,
+    drawn from ``random.Random(seed)`` (training targets and held-out scenes alike)."""
     import random
 
-    from spiral_dsl.generate import random_program
+    from spiral_dsl.generate import random_actions
     rng = random.Random(seed)
     objects = spec.settings["objects"]
-    programs = (random_program(spec, rng.randint(1, objects), rng) for _ in range(count))
+    return [random_actions(spec, rng.randint(1, objects), rng) for _ in range(count)]
+
+
+def scene_targets(spec, count: int, seed: int = 0, size: int | None = None,
+                  backend: str | None = None) -> np.ndarray:
+    """Renders of :func:`random_scenes` ``(spec, count, seed)``."""
+    programs = (spec.decode_program(a) for a in random_scenes(spec, count, seed))
     return render_targets(programs, size=size, backend=backend)
 
 

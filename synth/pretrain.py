@@ -63,8 +63,8 @@ def make_batch(spec, env: BatchEnv, rng: random.Random, style: str = "pen"):
         # objects are a set: teach one canonical order (row-major by cell) so the targets are unambiguous
         programs = [sorted(random_actions(spec, rng.randint(1, T), rng, style), key=lambda a: a["cell"])
                     for _ in range(B)]
-        # pad with repeats of the last object so every episode has T actions (same cell: no-op
-        # visually only if identical, so keep the real count by re-placing the last object)
+        # pad to T actions by placing the last object again (same cell, same look: no change
+        # to the image); synthesize drops such repeats
         programs = [p + [p[-1]] * (T - len(p)) for p in programs]
     else:
         programs = [random_actions(spec, T, rng, style) for _ in range(B)]

@@ -9,7 +9,6 @@ two sets are distributed alike; a scene can coincide with a training scene only 
 """
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping, Sequence
 from numbers import Integral
@@ -91,10 +90,10 @@ def held_out_scenes(spec: ActionSpec, count: int = 200, seed: int = 12345,
                     size: int | None = None) -> tuple[list[list[dict[str, int]]], np.ndarray]:
     """``count`` random scenes of 1..objects objects and their MuJoCo renders (count×S×S×3).
 
-    Drawn exactly as :func:`synth.data.scene_targets` draws training targets, from
-    ``random.Random(seed)``; ``seed`` must be >= :data:`TRAINING_SEEDS_BELOW`.
+    Drawn by :func:`synth.data.random_scenes`, as training targets are; ``seed`` must be
+    >= :data:`TRAINING_SEEDS_BELOW`.
     """
-    from spiral_dsl.generate import random_actions
+    from .data import random_scenes
 
     if not isinstance(spec, ActionSpec) or spec.domain != "scene":
         raise SplTypeError(f"spec must be a scene ActionSpec, not {spec!r}")
@@ -102,10 +101,7 @@ def held_out_scenes(spec: ActionSpec, count: int = 200, seed: int = 12345,
         if not isinstance(value, Integral) or isinstance(value, bool) or value < lo:
             why = " (seeds below it are training seeds)" if name == "seed" else ""
             raise SplRangeError(f"{name}={value!r} is out of range: an integer >= {lo}{why}")
-    rng = random.Random(seed)
-    objects = spec.settings["objects"]
-    scenes = [random_actions(spec, rng.randint(1, objects), rng, "uniform")
-              for _ in range(count)]
+    scenes = random_scenes(spec, count, seed)
     render = SceneRenderer(spec, size)
     return scenes, np.stack([render(actions) for actions in scenes])
 

@@ -44,16 +44,16 @@ def _fingerprint(spec: ActionSpec) -> str:
 
 
 def _work(job):
-    index, target, seed, steps, candidates, polish, settings = job
+    """One target in a worker process (torch loads there, with one thread)."""
     import torch
 
-    from .search import greedy_actions
+    from .search import greedy_actions, render_actions
+    index, target, seed, steps, candidates, polish, settings = job
     torch.set_num_threads(1)
     spec = ActionSpec.for_domain("paint", settings)
     actions = greedy_actions(target, seed=seed, steps=steps, candidates=candidates, polish=polish, spec=spec)
     row = pad_program(spec, actions, steps)
     # scored on the raster interpreter the policy trains on (no libmypaint needed here)
-    from .search import render_actions
     canvas = render_actions(spec, [[dict(zip(spec.order, map(int, r))) for r in row]])[0]
     err = float(((canvas.permute(1, 2, 0).numpy() - target) ** 2).mean())
     return index, row, len(actions), err
