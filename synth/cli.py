@@ -1,11 +1,21 @@
 """``spiral train | pretrain | synthesize | eval``: the learning commands (torch loads on use)."""
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 __all__ = ["add_commands"]
+
+
+def _passive_openmp() -> None:
+    """``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it) before torch is first imported:
+    idle OpenMP threads then sleep instead of spinning, which on a shared machine made
+    synthesis 5-10x slower. Only this process's own entry point may set it (libraries must
+    not), and only before the lazy ``import torch`` does it take effect."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def add_commands(sub) -> None:
@@ -33,6 +43,11 @@ def add_commands(sub) -> None:
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
+    p.add_argument("--invert", default=None, action=argparse.BooleanOptionalAction,
+                   help="invert the image (light ink on dark); default: paint images whose "
+                        "border is mostly dark are inverted, scenes never")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for each image's batch of samples (default 1)")
     p.set_defaults(func=cmd_synthesize)
 
     p = sub.add_parser("sample", help="programs drawn by an unconditional policy")
@@ -88,14 +103,22 @@ def cmd_train(args) -> int:
 
 
 def cmd_synthesize(args) -> int:
+    import warnings
+
+    _passive_openmp()
     from spiral_dsl.cli import save_gif, save_png
 
-    from .synthesize import synthesize
+    from .synthesize import BlankResultWarning, synthesize
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name in args.images:
-        program = synthesize(name, domain=args.domain, method=args.method,
-                             checkpoint=args.checkpoint, samples=args.samples, seed=args.seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BlankResultWarning)
+            program = synthesize(name, domain=args.domain, method=args.method,
+                                 checkpoint=args.checkpoint, samples=args.samples, seed=args.seed,
+                                 invert=args.invert, threads=args.threads)
+        for w in caught:
+            print(f"{name}: warning: {w.message}", file=sys.stderr)
         stem = out / Path(name).stem
         program.save(stem.with_suffix(".spl"))
         save_png(program.render(), stem.with_suffix(".png"))
@@ -105,6 +128,7 @@ def cmd_synthesize(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    _passive_openmp()
     import numpy as np
 
     from spiral_dsl.cli import save_png
@@ -127,7 +151,9 @@ def cmd_sample(args) -> int:
 
 def cmd_eval(args) -> int:
     import json
+    import warnings
 
+    _passive_openmp()
     import numpy as np
     import torch
 
@@ -135,10 +161,10 @@ def cmd_eval(args) -> int:
     from spiral_dsl.program import write_atomic
 
     from .data import load_set
-    from .synthesize import mse, synthesize
+    from .synthesize import BlankResultWarning, mse, synthesize
     if args.threads < 1:
         raise SplRangeError(f"--threads={args.threads} must be >= 1")
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # also the scene evaluation's setting
     if args.domain == "scene":
         return _eval_scenes(args)
     images, _ = load_set(args.set_name, size=64)
@@ -148,8 +174,12 @@ def cmd_eval(args) -> int:
     scores, seconds = [], []
     for k, image in enumerate(images):
         t0 = time.perf_counter()
-        program = synthesize(image, domain=args.domain, method=args.method, checkpoint=args.checkpoint,
-                             samples=args.samples, seed=int(picks[k]), refine_seconds=args.refine_seconds)
+        with warnings.catch_warnings():  # the figures include blank_canvas_mse
+            warnings.simplefilter("ignore", BlankResultWarning)
+            program = synthesize(image, domain=args.domain, method=args.method,
+                                 checkpoint=args.checkpoint, samples=args.samples,
+                                 seed=int(picks[k]), refine_seconds=args.refine_seconds,
+                                 invert=False, threads=args.threads)  # load_set: ink on white
         seconds.append(time.perf_counter() - t0)
         scores.append(mse(program.render(), image))
         if (k + 1) % 50 == 0:

@@ -26,20 +26,22 @@ import json
 import os
 import re
 import tarfile
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from spiral_dsl.errors import SplRangeError
+from spiral_dsl.errors import SplError, SplLimitError, SplRangeError
 
 from .errors import DataError
 from .idx import read_idx, write_idx
+from .limits import IMAGE_FORMATS, LIMITS
 from .sampler import TargetSampler  # noqa: F401 - part of this module's API
 
 __all__ = ["load_set", "load_mnist", "load_idx", "read_idx", "write_idx", "load_folder",
-           "to_target", "resize", "render_targets", "scene_targets", "read_mnist_package",
+           "to_target", "read_image", "check_image_size", "fit_square", "resize", "render_targets", "scene_targets", "read_mnist_package",
            "TargetSampler", "DataError", "SETS", "SPLITS", "EVAL_PER_CLASS", "SHIPPED",
            "ENV_VAR"]
 
@@ -91,15 +93,39 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     return (rows @ x @ cols.T).clip(0, 1)
 
 
-def _pad_square(x: np.ndarray) -> np.ndarray:
-    """Pad an (H, W[, C]) ink-on-white image with white to a centred square."""
-    h, w = x.shape[:2]
+def _block_reduce(x: np.ndarray, factor: int) -> np.ndarray:
+    """``(N, H, W[, C])`` ink-on-white → box averages of ``factor``² pixels (edges padded white)."""
+    n, h, w = x.shape[:3]
+    hp, wp = -(-h // factor) * factor, -(-w // factor) * factor
+    if (hp, wp) != (h, w):
+        x = np.pad(x, [(0, 0), (0, hp - h), (0, wp - w)] + [(0, 0)] * (x.ndim - 3),
+                   constant_values=1.0)
+    return x.reshape(n, hp // factor, factor, wp // factor, factor, *x.shape[3:]).mean((2, 4))
+
+
+def fit_square(images: np.ndarray, size: int) -> np.ndarray:
+    """``(N, H, W[, C])`` ink-on-white images → ``(N, size, size[, C])``: padded with white to
+    a centred square, then resized (see the module docstring), *without* building the padded
+    square: padding is white, so only the image's columns of the resampling matrices carry
+    ink (a 1×15000 strip costs 15000 pixels, not 15000²)."""
+    size = _check_size(size)
+    x = np.asarray(images, np.float32)
+    factor = max(1, -(-max(x.shape[1:3]) // LIMITS.image_work_side))
+    if factor > 1:
+        x = _block_reduce(x, factor)
+    h, w = x.shape[1:3]
     if h == w:
-        return x
+        return resize(x, size)
     n = max(h, w)
     top, left = (n - h) // 2, (n - w) // 2
-    pad = [(top, n - h - top), (left, n - w - left)] + [(0, 0)] * (x.ndim - 2)
-    return np.pad(x, pad, constant_values=1.0)
+    full = _resample_matrix(n, size)
+    rows, cols = full[:, top:top + h], full[:, left:left + w]
+    ink = 1.0 - x
+    if x.ndim == 4:
+        out = np.moveaxis(rows @ np.moveaxis(ink, -1, 1) @ cols.T, 1, -1)
+    else:
+        out = rows @ ink @ cols.T
+    return (1.0 - out).clip(0, 1)
 
 
 def _border_is_dark(x: np.ndarray) -> bool:
@@ -278,53 +304,133 @@ def load_idx(path, size: int = 64, labels=None, invert: bool = True):
         found = found.astype(np.int64)
     gray = _as_unit_float(digits, f"{path}")
     gray = 1.0 - gray if invert else gray
-    if gray.shape[1] != gray.shape[2]:
-        gray = np.stack([_pad_square(g) for g in gray])
-    gray = resize(gray, size)
+    gray = fit_square(gray, size)
     return np.repeat(gray[..., None], 3, axis=-1), found
 
 
 # --- image files and arrays -----------------------------------------------------------------
 
-def _read_image(path: Path) -> np.ndarray:
+def check_image_size(width: int, height: int, what: str) -> None:
+    """Refuse an image of ``width`` × ``height`` pixels beyond :data:`synth.limits.LIMITS`
+    (pixels and aspect ratio), naming ``what`` (the file or "image array"), its size and the
+    limit. Called on a file's header before any pixel is decoded, and on arrays."""
+    pixels = width * height
+    if pixels > LIMITS.image_pixels:
+        raise SplLimitError(f"{what} is {width}×{height} = {pixels:,} pixels, more than the limit "
+                            f"of {LIMITS.image_pixels:,} (synth.limits.LIMITS.image_pixels)")
+    if max(width, height) > LIMITS.image_aspect * min(width, height):
+        raise SplLimitError(f"{what} is {width}×{height}: aspect ratio "
+                            f"{max(width, height) / max(min(width, height), 1):g}:1 is beyond the "
+                            f"limit of {LIMITS.image_aspect:g}:1 (synth.limits.LIMITS.image_aspect)")
+
+
+def _open_image(path: Path):
+    """Pillow's lazy ``open`` (header only) restricted to :data:`IMAGE_FORMATS`, size-checked.
+
+    Pillow's own decompression-bomb guard (``Image.MAX_IMAGE_PIXELS``, 89 M pixels by default,
+    an error at twice that) is left as the user set it: ours is stricter (``LIMITS``) and runs
+    first for every size Pillow lets through; Pillow's warning is silenced because our check
+    follows, its error is reported as ours."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as im:
-            if im.mode.startswith("I;16"):  # 16-bit grey: Pillow's RGB conversion would clip
-                return np.asarray(im, np.float32) / 65535
-            rgba = im.convert("RGBA")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path, formats=IMAGE_FORMATS)
     except FileNotFoundError:
         raise DataError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read image {path} (accepted: PNG, JPEG): {e}") from None
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparency shows as paper
-    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), np.float32) / 255
+    except IsADirectoryError:
+        raise DataError(f"image {path} is a folder, not an image file") from None
+    except Image.DecompressionBombError as e:
+        raise SplLimitError(f"image {path} is larger than the limit of {LIMITS.image_pixels:,} "
+                            f"pixels (synth.limits.LIMITS.image_pixels): {e}") from None
+    except UnidentifiedImageError:
+        raise DataError(f"cannot read image {path}: not an image in an accepted format "
+                        f"({', '.join(IMAGE_FORMATS)})") from None
+    except Exception as e:  # noqa: BLE001 - a hostile header can trip any of Pillow's parsers
+        raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
+    try:
+        check_image_size(*im.size, f"image {path}")
+    except SplError:
+        im.close()
+        raise
+    return im
+
+
+def _reduce_factor(width: int, height: int) -> int:
+    return max(1, -(-max(width, height) // LIMITS.image_work_side))
+
+
+def read_image(path) -> np.ndarray:
+    """An image file → ``(H, W, 3)`` float32 in [0, 1], transparency shown as white paper
+    (16-bit grey: ``(H, W)``, full precision). The one place image files are decoded.
+
+    The header's size is checked against :data:`synth.limits.LIMITS` before decoding; images
+    longer than ``LIMITS.image_work_side`` are reduced by an integer factor (box average)
+    before conversion, so a permitted image never costs more than its decoded bytes."""
+    from PIL import Image
+    path = Path(path)
+    with _open_image(path) as im:
+        try:
+            factor = _reduce_factor(*im.size)
+            if factor > 1 and im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale directly
+                im.draft("RGB", (-(-im.size[0] // factor), -(-im.size[1] // factor)))
+                factor = _reduce_factor(*im.size)
+            if im.mode.startswith("I;16"):  # 16-bit grey: Pillow's RGB conversion would clip
+                grey = im.convert("I")
+                grey = grey.reduce(factor) if factor > 1 else grey
+                return np.clip(np.asarray(grey, np.float32) / 65535, 0, 1)
+            alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+            if alpha:  # premultiplied, so that reducing does not bleed hidden colours
+                rgba = im.convert("RGBA").convert("RGBa")
+                rgba = (rgba.reduce(factor) if factor > 1 else rgba).convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                rgb = Image.alpha_composite(white, rgba).convert("RGB")
+            else:
+                native = im if im.mode in ("L", "RGB", "CMYK", "YCbCr", "I", "F") else im.convert("RGB")
+                rgb = (native.reduce(factor) if factor > 1 else native).convert("RGB")
+            return np.asarray(rgb, np.float32) / 255
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt pixel data
+            raise DataError(f"cannot read image {path} ({im.format} {im.size[0]}×{im.size[1]} "
+                            f"{im.mode}): {type(e).__name__}: {e}") from None
+
+
+def _image_array(image) -> np.ndarray:
+    """An array-like image, its shape and size checked before any conversion or copy."""
+    try:
+        arr = np.asarray(image)
+    except (ValueError, TypeError) as e:  # ragged nested lists, objects numpy cannot take
+        raise SplRangeError(f"image is not an array: {e}") from None
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))) or 0 in arr.shape:
+        raise SplRangeError(f"image shape {arr.shape} is not supported; accepted: H×W, H×W×1, "
+                            "H×W×3 or H×W×4 with H, W >= 1")
+    check_image_size(arr.shape[1], arr.shape[0], f"image array of shape {arr.shape}")
+    return _as_unit_float(arr, "image")
 
 
 def to_target(image, size: int = 64, invert: bool | str = False) -> np.ndarray:
     """A path or array (H×W, H×W×1, H×W×3, H×W×4; uint8, uint16, bool or float in [0, 1])
     → ``(size, size, 3)`` float32. ``invert``: True, False or ``"auto"`` (invert when the
-    image border is mostly dark, i.e. light ink on a dark background)."""
+    image border is mostly dark, i.e. light ink on a dark background).
+
+    Files are read by :func:`read_image`; files and arrays alike must fit
+    :data:`synth.limits.LIMITS` (pixels, aspect ratio), checked before decoding or copying."""
     size = _check_size(size)
+    if invert not in (True, False, "auto"):
+        raise SplRangeError(f"invert={invert!r} is not one of [True, False, 'auto']")
     if isinstance(image, (str, os.PathLike)):
-        arr = _read_image(Path(image))
+        arr = read_image(image)
     else:
-        arr = _as_unit_float(np.asarray(image), "image")
+        arr = _image_array(image)
     if arr.ndim == 3 and arr.shape[2] == 4:  # composite over white paper
         arr = arr[..., :3] * arr[..., 3:] + (1 - arr[..., 3:])
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or 0 in arr.shape:
-        raise SplRangeError(f"image shape {arr.shape} is not supported; accepted: H×W, H×W×1, "
-                            "H×W×3 or H×W×4 with H, W >= 1")
-    if invert not in (True, False, "auto"):
-        raise SplRangeError(f"invert={invert!r} is not one of [True, False, 'auto']")
     if invert is True or (invert == "auto" and _border_is_dark(arr)):
         arr = 1.0 - arr
-    arr = _pad_square(arr)
+    arr = fit_square(arr[None], size)[0]
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
-    return resize(arr[None], size)[0]
+    return np.ascontiguousarray(arr, np.float32)
 
 
 def load_folder(folder, size: int = 64, invert: bool | str = "auto") -> np.ndarray:

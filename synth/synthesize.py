@@ -16,10 +16,23 @@ dropped.
 
 The returned program's metadata records the method, its MSE against the target (real
 libmypaint render), the seconds taken and the checkpoint; metadata survives save/load.
+
+**Input.** A path (read by :func:`synth.data.read_image`) or an array, both checked against
+:data:`synth.limits.LIMITS` before decoding. Paint targets are dark ink on white paper; a
+light-on-dark image (a white-on-black MNIST digit) is inverted automatically when its border
+is mostly dark (``invert=None``); ``invert=True``/``False`` forces it. Scenes are never
+inverted unless ``invert=True``. When the result is no better than a blank canvas,
+:class:`BlankResultWarning` is issued (``warnings.warn``; the CLI prints it).
+
+**Threads.** ``synthesize`` runs torch on ``threads`` threads (default 1) for its duration:
+on a shared machine torch's default (one per core, busy-waiting) oversubscribes the cores and
+was 5–10× slower; parallel work belongs in processes (one image per core).
 """
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +45,50 @@ from . import checkpoint as ckpt
 from .batch_env import BatchEnv
 from .data import to_target
 
-__all__ = ["synthesize", "generate", "default_checkpoint", "load_policy", "METHODS"]
+__all__ = ["synthesize", "generate", "default_checkpoint", "load_policy", "METHODS",
+           "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "mcmc")
 DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine"), "scene": ("policy", "mcmc")}
 _CACHE: dict = {}
+
+
+class BlankResultWarning(UserWarning):
+    """The synthesized program is no better (MSE) than a blank canvas: the target is probably
+    unlike what the method was made for (light ink on a dark background with ``invert=False``,
+    a photograph, another domain)."""
+
+
+def _invert_mode(invert, domain: str):
+    """``synthesize``'s ``invert`` (None = auto for paint, never for scenes) → ``to_target``'s."""
+    if invert is not None and not isinstance(invert, bool):
+        raise SplRangeError(f"invert={invert!r} is not one of [None, True, False]")
+    if invert is None:
+        return "auto" if domain == "paint" else False
+    return invert
+
+
+def _warn_if_blank(program: Program, image: np.ndarray, score: float) -> None:
+    """Warn when ``program`` does not beat its own empty canvas on ``image``."""
+    blank = mse(program[:0].render(), image)
+    if blank > 1e-6 and score >= blank - 1e-9:
+        warnings.warn(BlankResultWarning(
+            f"the result (mse {score:.4f}) is no better than a blank canvas (mse {blank:.4f}); "
+            "paint targets are dark ink on a light background: is the image light on dark "
+            "(pass invert=True) or unlike the training images?"), stacklevel=4)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """Run the block with torch on ``threads`` intra-op threads, then restore the setting."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SplRangeError(f"threads={threads!r} must be an integer >= 1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def default_checkpoint(domain: str = "paint") -> Path:
@@ -107,10 +159,23 @@ def _first_in_each_cell(spec, program: Program) -> Program:
 
 def synthesize(target, *, domain: str = "paint", method: str = "policy", checkpoint=None,
                samples: int = 16, seed: int = 0, episode_length: int | None = None,
-               refine_seconds: float = 2.0, budget: int = 1000) -> Program:
+               refine_seconds: float = 2.0, budget: int = 1000, invert: bool | None = None,
+               threads: int = 1) -> Program:
     """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
 
-    ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes."""
+    ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes.
+    ``invert``: None (paint: invert light-on-dark images, detected from the border; scenes:
+    never), True or False. ``threads``: torch threads while it runs (default 1). Warns
+    :class:`BlankResultWarning` when the result is no better than a blank canvas."""
+    mode = _invert_mode(invert, domain)
+    with torch_threads(threads):
+        return _synthesize(target, domain=domain, method=method, checkpoint=checkpoint,
+                           samples=samples, seed=seed, episode_length=episode_length,
+                           refine_seconds=refine_seconds, budget=budget, invert=mode)
+
+
+def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_length,
+                refine_seconds, budget, invert) -> Program:
     if domain not in DOMAIN_METHODS:
         raise SplRangeError(f"domain={domain!r} is not one of {list(DOMAIN_METHODS)}")
     if method not in DOMAIN_METHODS[domain]:
@@ -124,19 +189,19 @@ def synthesize(target, *, domain: str = "paint", method: str = "policy", checkpo
     if method == "greedy":
         from .search import greedy
         size = 64
-        image = to_target(target, size)
+        image = to_target(target, size, invert)
         program = greedy(image, seed=seed, steps=(episode_length or 20) - 1)
     elif method == "mcmc":
         from spiral_dsl.actions import ActionSpec
 
         from .mcmc import mcmc
         spec = ActionSpec.for_domain("scene")
-        image = to_target(target, spec.settings["canvas"])
+        image = to_target(target, spec.settings["canvas"], invert)
         program = mcmc(image, spec=spec, budget=budget, seed=seed).program
     else:
         policy, info = load_policy(checkpoint, domain)
         size = policy.spec.settings["canvas"]
-        image = to_target(target, size)
+        image = to_target(target, size, invert)
         if policy.spec.domain != domain:
             raise SplRangeError(f"checkpoint {checkpoint or default_checkpoint(domain)} is a "
                                 f"{policy.spec.domain} policy, not {domain}")
@@ -149,6 +214,7 @@ def synthesize(target, *, domain: str = "paint", method: str = "policy", checkpo
             from .search import refine
             program = refine(program, image, seconds=refine_seconds, seed=seed)
     score = mse(program.render(), image)
+    _warn_if_blank(program, image, score)
     meta = {"method": method, "mse": f"{score:.6f}", "seconds": f"{time.perf_counter() - t0:.3f}",
             "seed": str(seed)}
     if source:
