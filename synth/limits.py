@@ -79,4 +79,5 @@ CHECKPOINT_SETTINGS = MappingProxyType({
     "canvas": Rule(int, 8, 512),
     "grid": Rule(int, 1, 256),
     "objects": Rule(int, 1, 64),
+    "brush": Rule(str),
 })
