@@ -340,9 +340,11 @@ def _open_image(path: Path):
         raise DataError(f"image {path} does not exist") from None
     except IsADirectoryError:
         raise DataError(f"image {path} is a folder, not an image file") from None
-    except Image.DecompressionBombError as e:
-        raise SplLimitError(f"image {path} is larger than the limit of {LIMITS.image_pixels:,} "
-                            f"pixels (synth.limits.LIMITS.image_pixels): {e}") from None
+    except Image.DecompressionBombError as e:  # beyond twice Pillow's own limit
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(declared[1]):,} pixels" if declared else "more pixels than Pillow allows"
+        raise SplLimitError(f"image {path} declares {size}, more than the limit of "
+                            f"{LIMITS.image_pixels:,} (synth.limits.LIMITS.image_pixels)") from None
     except UnidentifiedImageError:
         raise DataError(f"cannot read image {path}: not an image in an accepted format "
                         f"({', '.join(IMAGE_FORMATS)})") from None

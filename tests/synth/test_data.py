@@ -15,23 +15,27 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from spiral_dsl import Program, SplError
-from spiral_dsl.errors import SplRangeError
+from spiral_dsl.errors import SplLimitError, SplRangeError
 from synth import data
 from synth.data import (
     EVAL_PER_CLASS,
     SETS,
     DataError,
     TargetSampler,
+    fit_square,
     load_folder,
     load_idx,
     load_mnist,
     load_set,
     read_idx,
+    read_image,
     render_targets,
     resize,
     to_target,
     write_idx,
 )
+
+from .crafted_images import bmp_header, gif_header, png_header
 
 
 @pytest.fixture(autouse=True)
@@ -418,3 +422,89 @@ def test_sampler_iterates_and_rejects_bad_input():
 def test_importing_synth_data_loads_no_torch():
     code = "import sys, synth, synth.data; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- hostile image files and arrays (issue 13, item 7) -------------------------------------
+
+@pytest.mark.parametrize("name, content, match", [
+    ("strip.png", png_header(1, 15000), r"strip.png is 1×15000: aspect ratio 15000:1 is beyond the limit of 64:1"),
+    ("wide.png", png_header(100000, 1), r"wide.png is 100000×1: aspect ratio"),
+    ("bomb.png", png_header(30000, 30000), r"bomb.png declares 900,000,000 pixels, more than the limit of 67,108,864"),
+    ("big.png", png_header(9000, 9000), r"big.png is 9000×9000 = 81,000,000 pixels, more than the limit"),
+    ("bomb.bmp", bmp_header(100000, 100000), r"bomb.bmp declares 10,000,000,000 pixels"),
+    ("bomb.gif", gif_header(65535, 65535), r"bomb.gif declares 4,294,836,225 pixels"),
+])
+def test_oversized_image_headers_are_refused_before_decoding(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SplLimitError, match=match):
+        to_target(path)
+
+
+def test_formats_outside_the_allow_list_are_not_decoded(tmp_path):
+    eps = tmp_path / "drawing.png"  # an EPS (Pillow would run Ghostscript) named like a PNG
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(DataError, match=r"not an image in an accepted format \(PNG, JPEG, BMP"):
+        to_target(eps)
+    with pytest.raises(DataError, match="is a folder"):
+        to_target(tmp_path)
+
+
+def test_a_long_image_costs_its_own_pixels_not_its_padded_square(tmp_path):
+    """Padding to a square is white: a 64×4096 image used to allocate 4096²×3 floats (200 MB;
+    the 1×15000 strip of the issue 3.7 GB). Now the padded square is never built."""
+    import tracemalloc
+    x = np.full((64, 4096), 255, np.uint8)
+    x[16:48, 1000:3000] = 0
+    Image.fromarray(x).save(tmp_path / "long.png")
+    tracemalloc.start()
+    out = to_target(tmp_path / "long.png", 64)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6, peak
+    # the ink band lies in the middle rows (64/4096 of the height, centred), white elsewhere
+    assert out[:28].min() == 1 and out[36:].min() == 1 and out[31:33, 20:40].max() < 1
+
+
+def test_images_beyond_the_work_side_are_reduced_like_the_padded_resize(tmp_path):
+    """A 4100×96 image is box-reduced (by 3) before conversion; the target stays close to
+    resizing the full-resolution padded square."""
+    rng = np.random.default_rng(0)
+    x = (rng.uniform(0, 1, (96, 4100)) > 0.5).astype(np.uint8) * 255
+    Image.fromarray(x).save(tmp_path / "wide.png")
+    full = x.astype(np.float32) / 255
+    n = 4100
+    top = (n - 96) // 2
+    padded = np.ones((n, n), np.float32)
+    padded[top:top + 96] = full
+    expected = resize(padded[None], 64)[0]
+    got = to_target(tmp_path / "wide.png", 64)[..., 0]
+    assert np.abs(got - expected).max() < 0.05
+    assert read_image(tmp_path / "wide.png").shape == (32, 1367, 3)  # decoded, then reduced
+
+
+def test_fit_square_equals_padding_then_resizing():
+    rng = np.random.default_rng(1)
+    for shape, size in [((10, 20), 20), ((30, 7, 3), 64), ((100, 3), 16), ((5, 9), 64)]:
+        x = rng.uniform(0, 1, shape).astype(np.float32)
+        h, w = shape[:2]
+        n = max(h, w)
+        pad = [((n - h) // 2, n - h - (n - h) // 2), ((n - w) // 2, n - w - (n - w) // 2)]
+        padded = np.pad(x, pad + [(0, 0)] * (x.ndim - 2), constant_values=1.0)
+        np.testing.assert_allclose(fit_square(x[None], size)[0], resize(padded[None], size)[0],
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("image, error, match", [
+    (np.broadcast_to(np.uint8(0), (100000, 100000)), SplLimitError,
+     r"image array of shape \(100000, 100000\) is 100000×100000 = 10,000,000,000 pixels"),
+    (np.zeros((1, 15000), np.uint8), SplLimitError, "aspect ratio 15000:1"),
+    (np.zeros((4, 4, 5)), SplRangeError, r"image shape \(4, 4, 5\) is not supported"),
+    ([[0.0, 1.0], [0.5]], SplRangeError, "image is not an array"),
+    (np.array([[np.inf, 0.0]]), SplRangeError, "1 NaN or infinite values"),
+    (np.array([[-0.5, 0.5]]), SplRangeError, r"got range \[-0.5, 0.5\]"),
+    (np.zeros((4, 4), object), SplRangeError, "dtype object is not supported"),
+])
+def test_arrays_are_validated_before_conversion(image, error, match):
+    with pytest.raises(error, match=match):
+        to_target(image)
