@@ -1,0 +1,101 @@
+"""synthesize: light-on-dark input inverted, blank results warned about, threads chosen."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from spiral_dsl.ast import Stroke
+from spiral_dsl.cli import main
+from spiral_dsl.errors import SplLimitError, SplRangeError
+from synth.data import SHIPPED
+from synth.synthesize import BlankResultWarning, synthesize
+
+
+@pytest.fixture(scope="module")
+def mnist_digit():
+    """A raw evaluation digit as MNIST stores it: 28×28 uint8, white on black."""
+    with np.load(SHIPPED) as z:
+        return z["eval_images"][7]
+
+
+def _strokes(program) -> int:
+    return sum(isinstance(s, Stroke) for s in program)
+
+
+def test_a_raw_mnist_array_is_inverted_automatically(mnist_digit):
+    """Was: 19 moves, no stroke, MSE 0.75 (the policy saw a black page)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BlankResultWarning)
+        program = synthesize(mnist_digit, samples=4)
+    assert _strokes(program) > 0
+    assert float(program.metadata["mse"]) < 0.1
+    assert program == synthesize(255 - mnist_digit, samples=4)  # the same digit, ink on white
+
+
+def test_a_light_on_dark_file_is_inverted_automatically(tmp_path, mnist_digit):
+    path = tmp_path / "digit7.png"
+    Image.fromarray(mnist_digit).resize((112, 112)).save(path)
+    program = synthesize(path, samples=4)
+    assert _strokes(program) > 0 and float(program.metadata["mse"]) < 0.1
+
+
+def test_forcing_no_inversion_warns_that_the_result_is_blank(mnist_digit):
+    with pytest.warns(BlankResultWarning, match=r"no better than a blank canvas.*invert=True"):
+        program = synthesize(mnist_digit, samples=4, invert=False)
+    assert float(program.metadata["mse"]) > 0.5
+
+
+def test_invert_must_be_none_or_a_bool(mnist_digit):
+    with pytest.raises(SplRangeError, match=r"invert='auto' is not one of \[None, True, False\]"):
+        synthesize(mnist_digit, invert="auto")
+
+
+def test_scenes_are_not_inverted():
+    """A dark scene image stays as it is (the table is dark): invert=None means False."""
+    dark = np.full((64, 64, 3), 0.1, np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BlankResultWarning)
+        program = synthesize(dark, domain="scene", method="mcmc", budget=20)
+    inverted = synthesize(dark, domain="scene", method="mcmc", budget=20, invert=True)
+    assert program.metadata["mse"] != inverted.metadata["mse"]
+    assert all(issubclass(w.category, BlankResultWarning) for w in caught)
+
+
+def test_arrays_are_validated_like_files():
+    with pytest.raises(SplLimitError, match="aspect ratio"):
+        synthesize(np.zeros((1, 15000), np.uint8))
+    with pytest.raises(SplRangeError, match="NaN"):
+        synthesize(np.full((28, 28), np.nan, np.float32))
+
+
+def test_threads_are_chosen_and_restored(mnist_digit):
+    before = torch.get_num_threads()
+    seen = []
+    original = torch.set_num_threads
+
+    def spy(n):
+        seen.append(n)
+        original(n)
+    torch.set_num_threads = spy
+    try:
+        synthesize(mnist_digit, samples=2)
+        synthesize(mnist_digit, samples=2, threads=2)
+    finally:
+        torch.set_num_threads = original
+    assert seen == [1, before, 2, before] and torch.get_num_threads() == before
+    with pytest.raises(SplRangeError, match="threads=0 must be an integer >= 1"):
+        synthesize(mnist_digit, threads=0)
+
+
+def test_the_cli_prints_the_blank_warning_and_takes_invert(tmp_path, mnist_digit, capsys):
+    path = tmp_path / "light.png"
+    Image.fromarray(mnist_digit).save(path)
+    assert main(["synthesize", str(path), "-o", str(tmp_path / "out"), "--samples", "2",
+                 "--no-invert"]) == 0
+    err = capsys.readouterr().err
+    assert f"{path}: warning: the result" in err and "no better than a blank canvas" in err
+    assert main(["synthesize", str(path), "-o", str(tmp_path / "out2"), "--samples", "2",
+                 "--threads", "2"]) == 0
+    assert "warning" not in capsys.readouterr().err
