@@ -20,11 +20,22 @@ Contract (dm_env style; ``tests/synth/env_conformance.py`` checks it for every e
 * ``reward_fn`` is any callable ``(canvas, target) -> float``; the default is negative mean
   squared error to the target (conditional) — an unconditional env needs one, e.g. a
   discriminator score.
+* ``targets`` default: paint, the shipped MNIST evaluation digits (1,000, ink on white, at the
+  canvas size) sampled with the env's RNG; scenes, a random scene of 1..``objects`` objects
+  drawn from the env's RNG and rendered, at each reset.
+* ``render_mode="rgb_array"``: ``render()`` returns the canvas as H×W×3 ``uint8``;
+  ``metadata["render_fps"]`` is the replay GIF's rate.
+
+Registered ids: ``spiral_dsl/Paint-v0`` and ``spiral_dsl/Scene-v0``. Gymnasium (>= 1.0) has no
+plugin entry points, so ``gym.make("synth.envs:spiral_dsl/Paint-v0")`` (Gymnasium's
+``module:id`` form) works with nothing imported first; after ``import synth.envs`` the bare id
+works too.
 """
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 import gymnasium as gym
 import numpy as np
@@ -45,13 +56,43 @@ def negative_mse(canvas: np.ndarray, target: np.ndarray) -> float:
     return -float(np.mean((canvas - target) ** 2))
 
 
+#: Frames per second of ``rgb_array`` renders (one statement per frame; the replay GIF's rate).
+RENDER_FPS = 8
+
+
+@lru_cache(maxsize=4)
+def shipped_digits(size: int) -> np.ndarray:
+    """The shipped MNIST evaluation digits at ``size`` (read-only, shared by every env)."""
+    from .data import SHIPPED, load_mnist
+    digits = load_mnist("eval", size, source=SHIPPED)[0]
+    digits.flags.writeable = False
+    return digits
+
+
+class _RandomScenes:
+    """A fresh random scene per reset, drawn from the env's RNG and rendered (MuJoCo)."""
+
+    def __init__(self, spec: ActionSpec):
+        self.spec = spec
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        from .data import random_scenes, render_targets
+        actions = random_scenes(self.spec, 1, seed=int(rng.integers(2**31)))[0]
+        return render_targets([self.spec.decode_program(actions)])[0]
+
+
 class _TargetStream:
-    """Targets from an array (sampled with the env's RNG) or any iterable (taken in order)."""
+    """Targets from an array (sampled with the env's RNG), any iterable (taken in order) or
+    random scenes (drawn with the env's RNG)."""
 
     def __init__(self, targets):
         self.array = None
         self.iterator = None
+        self.scenes = None
         if targets is None:
+            return
+        if isinstance(targets, _RandomScenes):
+            self.scenes = targets
             return
         if isinstance(targets, np.ndarray):
             if targets.ndim not in (3, 4):
@@ -62,6 +103,8 @@ class _TargetStream:
             self.iterator = iter(targets)
 
     def next(self, rng: np.random.Generator):
+        if self.scenes is not None:
+            return self.scenes.draw(rng)
         if self.array is not None:
             return self.array[rng.integers(len(self.array))]
         if self.iterator is not None:
@@ -75,7 +118,7 @@ class _TargetStream:
 class ProgramEnv(gym.Env):
     """A Gymnasium env over one domain of the DSL (see the module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS}
     domain = "paint"
     default_interpreter = "mypaint"
     interpreters = ("mypaint", "raster")
@@ -93,8 +136,9 @@ class ProgramEnv(gym.Env):
         if stroke_penalty > 0 or blank_penalty > 0:
             raise SplRangeError("penalties are negative rewards: stroke_penalty and blank_penalty "
                                 "must be <= 0")
-        if conditional and targets is None:
-            raise SplRangeError("a conditional env needs targets (an array or any iterable of images)")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise SplRangeError(f"render_mode={render_mode!r} is not one of "
+                                f"{[None, *self.metadata['render_modes']]}")
         if not conditional and reward_fn is None:
             raise SplRangeError("an unconditional env needs a reward_fn, e.g. a discriminator score")
         self.settings = {**DEFAULTS[self.domain], **(settings or {})}
@@ -107,6 +151,8 @@ class ProgramEnv(gym.Env):
         self.interpreter_name = interpreter
         self.render_mode = render_mode
         self._interp = get_interpreter(interpreter, self.domain)
+        if conditional and targets is None:
+            targets = self.default_targets()
         self._targets = _TargetStream(targets)
         size = self.settings["canvas"]
         self._shape = (size, size, 3)
@@ -118,6 +164,7 @@ class ProgramEnv(gym.Env):
         self.observation_space = spaces.Dict(obs)
         self.action_space = spaces.Dict({s: spaces.Discrete(n) for s, n in self.spec_.sizes.items()})
         self._canvas = None
+        self._image = None
         self._statements: list = []
 
     # ------------------------------------------------------------------ gym API
@@ -156,7 +203,15 @@ class ProgramEnv(gym.Env):
         return self._observation(), reward, terminated, False, self._info()
 
     def render(self):
-        return None if self._image is None else self._image.copy()
+        """``rgb_array``: the canvas as H×W×3 uint8 (None before the first reset); no render
+        mode: None, as Gymnasium specifies."""
+        if self.render_mode != "rgb_array" or self._image is None:
+            return None
+        return (np.clip(self._image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+    def default_targets(self):
+        """The targets used when none are given (see the module docstring)."""
+        return shipped_digits(self.settings["canvas"])
 
     def close(self):
         if self._canvas is not None:
@@ -217,6 +272,9 @@ class SceneEnv(ProgramEnv):
     domain = "scene"
     default_interpreter = "mujoco"
     interpreters = ("mujoco",)
+
+    def default_targets(self):
+        return _RandomScenes(self.spec_)
 
     def __init__(self, *, episode_length: int | None = None, **kwargs):
         settings = {**DEFAULTS["scene"], **(kwargs.get("settings") or {})}
