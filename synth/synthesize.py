@@ -78,11 +78,26 @@ def _warn_if_blank(program: Program, image: np.ndarray, score: float) -> None:
     """Warn when ``program`` is (hardly) better than its own empty canvas on ``image``."""
     blank = mse(program[:0].render(), image)
     if blank > 1e-6 and score >= BLANK_WARNING_RATIO * blank:
+        hint = ("paint targets are dark ink on a light background: is the image light on dark "
+                "(pass invert=True) or unlike the training images?" if program.domain == "paint"
+                else "is the image a scene like the training scenes (same camera and table)?")
         warnings.warn(BlankResultWarning(
             f"the result (mse {score:.4f}) is no better than a blank canvas (mse {blank:.4f}) "
-            f"or within {1 - BLANK_WARNING_RATIO:.0%} of it; paint targets are dark ink on a "
-            "light background: is the image light on dark (pass invert=True) or unlike the "
-            "training images?"), stacklevel=4)
+            f"or within {1 - BLANK_WARNING_RATIO:.0%} of it; {hint}"), stacklevel=_user_frame())
+
+
+def _user_frame() -> int:
+    """The ``stacklevel`` of the first caller outside spiral-dsl (``synthesize`` is reached
+    directly or through the ``spiral_dsl.synthesize`` facade), so the warning names user code."""
+    import os
+    import sys
+
+    import spiral_dsl
+    inside = tuple(str(Path(f).resolve().parent) + os.sep for f in (__file__, spiral_dsl.__file__))
+    frame, level = sys._getframe(1), 1   # level 1: the function that calls warnings.warn
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @contextlib.contextmanager
