@@ -294,6 +294,7 @@ def load_idx(path, size: int = 64, labels=None, invert: bool = True):
     if digits.ndim != 3:
         raise SplRangeError(f"{path} holds an array of shape {digits.shape}; image files have "
                             "3 dimensions (N, rows, cols)")
+    check_image_size(digits.shape[2], digits.shape[1], f"each image of {path}")
     labels_path = Path(labels) if labels is not None else _labels_beside(path)
     found = None
     if labels_path is not None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from spiral_dsl.errors import SplRangeError
+from spiral_dsl.errors import SplLimitError, SplRangeError
 
 from .errors import DataError
 
@@ -16,28 +17,38 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 
 
 def read_idx(path) -> np.ndarray:
-    """The array in an IDX file (``.gz`` or not): magic ``00 00 type ndim``, big-endian dims."""
+    """The array in an IDX file (``.gz`` or not): magic ``00 00 type ndim``, big-endian dims.
+
+    The header's declared size is checked against ``synth.limits.LIMITS.idx_bytes`` before
+    the data is read (a small ``.gz`` can inflate to any size)."""
+    from .limits import LIMITS
     path = Path(path)
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-            raw = f.read()
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES or head[3] == 0:
+                raise DataError(f"{path} is not an IDX file (magic {head[:4].hex() or 'empty'}; "
+                                f"expected 00 00, a type in {[hex(t) for t in _IDX_TYPES]}, "
+                                "ndim >= 1)")
+            ndim, dtype = head[3], np.dtype(_IDX_TYPES[head[2]])
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            shape = tuple(int.from_bytes(dims[4 * k: 4 * k + 4], "big") for k in range(ndim))
+            expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if expected > LIMITS.idx_bytes:
+                raise SplLimitError(f"IDX file {path} declares shape {shape} ({expected:,} bytes), "
+                                    f"more than the limit of {LIMITS.idx_bytes:,} bytes "
+                                    "(synth.limits.LIMITS.idx_bytes)")
+            raw = f.read(expected + 1)  # one more byte: trailing data is an error too
     except FileNotFoundError:
         raise DataError(f"IDX file {path} does not exist") from None
-    except OSError as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read IDX file {path}: {e}") from None
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path} is not an IDX file (magic {raw[:4].hex() or 'empty'}; expected "
-                        f"00 00, a type in {[hex(t) for t in _IDX_TYPES]}, ndim >= 1)")
-    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
-    if len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - offset != expected:
+    if len(raw) != expected:
         raise DataError(f"{path}: header says shape {shape} ({expected} bytes of data) but the "
-                        f"file has {len(raw) - offset}")
-    return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+                        f"file has {len(raw) if len(raw) <= expected else 'more'}")
+    return np.frombuffer(raw, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path, array) -> None:

@@ -26,6 +26,9 @@ class SynthLimits:
     image_work_side: int = 2048
     """Images longer than this are box-reduced by an integer factor right after decoding, before
     any float conversion, and arrays before resizing (targets are usually 64², at most 4096²)."""
+    idx_bytes: int = 1 << 30
+    """Most data bytes an IDX file's header may declare (the MNIST training images are 47 MB);
+    checked before reading, since a small ``.gz`` can inflate to any size."""
     model_parameters: int = 64_000_000
     """Most parameters a checkpoint's policy may have (256 MB of float32; the shipped MNIST
     policy has 2.9 M). Counted on PyTorch's meta device, which allocates nothing."""

@@ -238,6 +238,25 @@ def test_idx_errors(tmp_path):
         load_idx(tmp_path / "x-images-idx3-ubyte")
     with pytest.raises(SplRangeError, match="int64"):
         write_idx(tmp_path / "y", np.zeros(3, np.int64))
+    (tmp_path / "long").write_bytes(idx_bytes(0x08, (2, 3), bytes(7)))
+    with pytest.raises(DataError, match=r"\(6 bytes of data\) but the file has more"):
+        read_idx(tmp_path / "long")
+
+
+def test_an_idx_gzip_bomb_is_refused_before_inflating(tmp_path):
+    """A 2 MB .gz declaring 60000×100000×100000 bytes: refused from its 16-byte header."""
+    import gzip
+    path = tmp_path / "bomb-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(0x08, (60000, 100000, 100000), bytes(2_000_000))))
+    with pytest.raises(SplLimitError, match=r"declares shape \(60000, 100000, 100000\) "
+                       r"\(600,000,000,000,000 bytes\), more than the limit of 1,073,741,824"):
+        load_idx(path)
+    write_idx(tmp_path / "strips-images-idx3-ubyte", np.zeros((2, 1, 100), np.uint8))
+    with pytest.raises(SplLimitError, match=r"each image of .*strips-images-idx3-ubyte is 100×1"):
+        load_idx(tmp_path / "strips-images-idx3-ubyte")
+    (tmp_path / "bad.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(DataError, match="cannot read IDX file"):
+        read_idx(tmp_path / "bad.gz")
 
 
 # --- image folders and single images ----------------------------------------------------------
