@@ -23,8 +23,7 @@ Contract (dm_env style; ``tests/synth/env_conformance.py`` checks it for every e
 """
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -238,7 +237,3 @@ def register_envs() -> None:
 
 register_envs()
 
-
-def iterate_forever(images: Iterable) -> Iterable:
-    """Cycle through a finite collection of targets."""
-    return itertools.cycle(images)
