@@ -113,7 +113,8 @@ def cmd_replay(args) -> int:
     first = [program.lower()[:0].render(size=args.size, backend=args.backend)]
     save_animation(first + list(program.frames(size=args.size, backend=args.backend)),
                    args.output, args.frame_ms)
-    print(f"wrote {args.output} ({len(program) + 1} frames)")
+    # a step that changes nothing (a move) shows as a longer frame: Pillow merges equal frames
+    print(f"wrote {args.output} ({len(program) + 1} steps of {args.frame_ms} ms)")
     return 0
 
 

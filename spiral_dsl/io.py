@@ -19,6 +19,7 @@ import functools
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from .errors import SplError
@@ -116,10 +117,12 @@ def _can_write(fmt: str, animated: bool) -> bool:
         return False
     frames = [Image.new("RGB", (2, 2), (255, 255, 255)), Image.new("RGB", (2, 2), (0, 0, 0))]
     try:
-        if animated:
-            frames[0].save(io.BytesIO(), format=fmt, save_all=True, append_images=frames[1:])
-        else:
-            frames[0].save(io.BytesIO(), format=fmt)
+        with warnings.catch_warnings():  # e.g. a deprecated format: only asked, not chosen
+            warnings.simplefilter("ignore")
+            if animated:
+                frames[0].save(io.BytesIO(), format=fmt, save_all=True, append_images=frames[1:])
+            else:
+                frames[0].save(io.BytesIO(), format=fmt)
     except Exception:  # any failure means "cannot write this format here"
         return False
     return True
