@@ -143,3 +143,15 @@ def test_eval_shows_a_progress_bar_with_an_eta_on_a_terminal_only(monkeypatch, c
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().err == ""     # not a terminal: no bar
+
+
+@pytest.mark.slow
+def test_train_shows_a_progress_bar_over_updates_on_a_terminal(tmp_path, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["train", "--config", "configs/tiny.toml", "--pretrain", "0",
+            "--set", f"out_dir={tmp_path}", "--set", "updates=2"]
+    assert main(argv) == 0
+    shown = terminal.getvalue()
+    assert "train" in shown and "2/2" in shown and "update" in shown and "mse=" in shown
+    assert "[1/2]" not in shown                # the bar replaces the counter lines
