@@ -155,3 +155,16 @@ def test_train_shows_a_progress_bar_over_updates_on_a_terminal(tmp_path, monkeyp
     shown = terminal.getvalue()
     assert "train" in shown and "2/2" in shown and "update" in shown and "mse=" in shown
     assert "[1/2]" not in shown                # the bar replaces the counter lines
+
+
+@pytest.mark.slow
+def test_the_teacher_build_shows_a_progress_bar_on_a_terminal(tmp_path, monkeypatch, digits):
+    from spiral_dsl.actions import ActionSpec
+    from synth.teacher import build_teacher
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    build_teacher(digits, ActionSpec.for_domain("paint"), tmp_path / "t.npz", steps=2,
+                  candidates=2, polish=0, workers=1, chunk=1)
+    shown = terminal.getvalue()
+    assert "teacher" in shown and "2/2" in shown and "mse=" in shown
+    assert "[teacher" not in shown             # the bar replaces the per-chunk lines
