@@ -6,11 +6,13 @@ commands draw a progress bar with an ETA on stderr when it is a terminal (``-q``
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
+from spiral_dsl import INSTALL_SYNTH
 from spiral_dsl.cli import positive_int
-from spiral_dsl.errors import SplRangeError
+from spiral_dsl.errors import SplBackendError, SplRangeError
 
 __all__ = ["add_commands", "output_bases"]
 
@@ -18,7 +20,23 @@ __all__ = ["add_commands", "output_bases"]
 OUTPUT_SUFFIXES = (".spl", ".render.png", ".replay.gif")
 
 
+def _learning_command(func):
+    """``func`` with a missing learning dependency (torch, Ray...) reported as the install
+    command instead of a traceback: the commands exist as soon as ``synth`` does."""
+    @functools.wraps(func)
+    def run(args) -> int:
+        try:
+            return func(args)
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] not in ("torch", "gymnasium", "ray", "tqdm"):
+                raise
+            raise SplBackendError(f"spiral {args.command} needs {e.name}, which is not "
+                                  f"installed: {INSTALL_SYNTH}") from None
+    return run
+
+
 def add_commands(sub) -> None:
+    """The entry point of the ``spiral_dsl.commands`` group: add the learning commands."""
     p = sub.add_parser("train", help="train the SPIRAL agent (A2C + WGAN-GP)")
     p.add_argument("--config", default=None, help="TOML file under configs/")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -34,7 +52,7 @@ def add_commands(sub) -> None:
     p.add_argument("--pbt-interval", type=int, default=5, metavar="UPDATES",
                    help="updates between PBT reports (exploit/explore happens at reports)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=_learning_command(cmd_train))
 
     p = sub.add_parser("synthesize", help="infer programs for images",
                        description="For each image write <name>.spl, <name>.render.png and "
@@ -51,14 +69,14 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_synthesize)
+    p.set_defaults(func=_learning_command(cmd_synthesize))
 
     p = sub.add_parser("sample", help="programs drawn by an unconditional policy")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("-n", "--count", type=positive_int, default=16)
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=_learning_command(cmd_sample))
 
     p = sub.add_parser("eval", help="mean MSE (real renders) and seconds per image on a set; "
                        "--domain scene: object recovery of the policy vs MCMC on held-out scenes")
@@ -81,7 +99,7 @@ def add_commands(sub) -> None:
                         "(default 1,100)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=_learning_command(cmd_eval))
 
 
 def cmd_train(args) -> int:

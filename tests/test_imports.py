@@ -265,3 +265,34 @@ def test_language_modules_load_no_torch_or_ray_at_import(name):
                 seen.add(nxt)
                 parents[nxt] = current
                 todo.append(nxt)
+
+
+# ---------------------------------------------------------------------------- without torch
+_NO_TORCH = "import sys; sys.modules['torch'] = None\n"   # `import torch` now fails as if absent
+
+
+def _run_without_torch(code: str):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", _NO_TORCH + code], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+
+
+def test_the_facade_names_the_install_command_when_torch_is_missing():
+    proc = _run_without_torch(
+        "import numpy as np, spiral_dsl\n"
+        "try:\n    spiral_dsl.synthesize(np.zeros((8, 8)))\n"
+        "except spiral_dsl.SplBackendError as e:\n    print(e)\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ("synthesize needs the learning layer, and torch is not "
+                                   "installed: pip install 'spiral-dsl[synth]'")
+
+
+def test_the_cli_works_without_torch_and_learning_commands_name_the_install_command():
+    proc = _run_without_torch(
+        "from spiral_dsl.cli import main\n"
+        "assert main(['check', 'examples/ticks.spl']) == 0\n"
+        "sys.exit(main(['eval', '--limit', '1']))\n")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("examples/ticks.spl: ok")
+    assert proc.stderr == "spiral eval needs torch, which is not installed: pip install 'spiral-dsl[synth]'\n"
