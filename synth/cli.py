@@ -135,13 +135,12 @@ def _train_with_progress(train, targs, quiet: bool) -> None:
     """``train(targs)`` with a bar over its updates on a terminal (it replaces the periodic
     counter lines there); elsewhere the counter lines are the progress, and ``--quiet``
     silences both."""
+    import dataclasses
     if quiet or not sys.stderr.isatty():
-        if quiet:
-            targs.progress = False
-        train(targs)
+        train(dataclasses.replace(targs, progress=False) if quiet else targs)
         return
     from .progress import progress_bar
-    targs.progress = False
+    targs = dataclasses.replace(targs, progress=False)  # works for a frozen config too
     bars = []
 
     def on_update(update, metrics, save):
