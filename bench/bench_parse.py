@@ -65,7 +65,7 @@ def main() -> None:
         "meets_target": n / t_parse >= 50_000,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    from spiral_dsl.program import write_atomic
+    from spiral_dsl.io import write_atomic
     write_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

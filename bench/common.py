@@ -25,7 +25,7 @@ def rate(fn, items_per_call: int, min_seconds: float = 1.0, warmup: int = 1) -> 
 
 
 def write_result(name: str, result: dict) -> None:
-    from spiral_dsl.program import write_atomic
+    from spiral_dsl.io import write_atomic
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_atomic(RESULTS / f"{name}.json", json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -23,16 +23,25 @@ __all__ = ["Program", "synthesize", "Move", "Stroke", "Place", "Point", "Color",
 __version__ = "0.1.0"
 
 
+#: How to get the learning layer (torch, gymnasium, ray) when it is missing.
+INSTALL_SYNTH = "pip install 'spiral-dsl[synth]'"
+
+#: Modules of the learning layer and its dependencies; a missing one means "install the extra".
+_LEARNING_MODULES = ("synth", "torch", "gymnasium", "ray", "tqdm")
+
+
 def synthesize(target, **kwargs) -> Program:
     """Infer a program that draws ``target`` (a path or an image array).
 
-    See :func:`synth.synthesize.synthesize` for the arguments. torch is imported on first call.
+    See :func:`synth.synthesize.synthesize` for the arguments. This is the language's one
+    reference to the learning layer, imported on first call (with torch); without it the call
+    raises :class:`SplBackendError` naming the install command.
     """
     try:
         from synth.synthesize import synthesize as _synthesize
-    except ImportError as e:
-        if getattr(e, "name", None) not in ("synth", "synth.synthesize"):
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in _LEARNING_MODULES:
             raise
-        raise SplBackendError("the learned synthesizer is not built yet (synth.synthesize "
-                              "is missing); install spiral-dsl with the 'synth' extra") from None
+        raise SplBackendError(f"synthesize needs the learning layer, and {e.name} is not "
+                              f"installed: {INSTALL_SYNTH}") from None
     return _synthesize(target, **kwargs)

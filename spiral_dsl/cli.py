@@ -6,20 +6,41 @@
 ``spiral replay FILE -o out.gif``   one frame per core statement
 ``spiral svg FILE -o out.svg``      strokes as vector paths
 ``spiral lower FILE``               print the core program
+``spiral --version``
 
-Learning commands (``train``, ``synthesize``, ``eval``) are added by :mod:`synth` when it is
-installed; they import torch only when run.
+The output format follows the output's extension (``render -o x.jpg`` writes a JPEG, ``replay
+-o x.png`` an animated PNG; see :mod:`spiral_dsl.io`), checked before any rendering.
+
+Other packages add commands through the entry-point group ``spiral_dsl.commands``: each entry
+names a callable ``add_commands(subparsers)`` that adds its subcommands to the argparse
+subparsers object; a command sets ``func(args) -> int`` as its default and raises
+:class:`~spiral_dsl.errors.SplError` for anything the user got wrong. That is how :mod:`synth`
+adds ``train``, ``synthesize``, ``sample`` and ``eval`` (declared in pyproject.toml) without
+this package importing it. Because entry points come from installed metadata, a source checkout
+run without installing (or an install made before the group existed) would not see them; the
+plugins in :data:`KNOWN_PLUGINS` are therefore also tried by module path, and skipped when
+their module is not installed.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import SplError
-from .program import Program, write_atomic
+from .io import animation_format, image_format, save_animation, save_image, write_atomic
+from .program import Program
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "positive_int", "COMMAND_GROUP", "KNOWN_PLUGINS"]
+
+#: The entry-point group through which packages add ``spiral`` subcommands.
+COMMAND_GROUP = "spiral_dsl.commands"
+
+#: Plugins also tried by ``"module:attribute"`` when the installed metadata does not list
+#: them (see the module docstring); entry points of the same name take precedence.
+KNOWN_PLUGINS: dict[str, str] = {"synth": "synth.cli:add_commands"}
 
 
 def _load_all(files) -> tuple[list[tuple[Path, Program]], int]:
@@ -78,52 +99,29 @@ def cmd_lower(args) -> int:
     return 0
 
 
-def _to_uint8(image):
-    import numpy as np
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def save_png(image, path) -> None:
-    """Write an H×W×3 float image in [0, 1] as PNG, atomically."""
-    import io
-
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(_to_uint8(image)).save(buf, format="PNG")
-    write_atomic(path, buf.getvalue())
-
-
-def save_gif(frames, path, frame_ms: int = 120) -> None:
-    """Write a list of H×W×3 float images as an animated GIF, atomically."""
-    import io
-
-    from PIL import Image
-    images = [Image.fromarray(_to_uint8(f)) for f in frames]
-    if not images:
-        raise SplError("nothing to replay: the program has no core statements")
-    buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
-                   duration=frame_ms, loop=0)
-    write_atomic(path, buf.getvalue())
-
-
 def cmd_render(args) -> int:
+    image_format(args.output)  # a wrong extension fails before the rendering
     program = Program.load(args.file)
-    save_png(program.render(size=args.size, backend=args.backend), args.output)
+    save_image(program.render(size=args.size, backend=args.backend), args.output)
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_replay(args) -> int:
+    animation_format(args.output)
     program = Program.load(args.file)
     first = [program.lower()[:0].render(size=args.size, backend=args.backend)]
-    save_gif(first + list(program.frames(size=args.size, backend=args.backend)), args.output,
-             args.frame_ms)
-    print(f"wrote {args.output} ({len(program) + 1} frames)")
+    save_animation(first + list(program.frames(size=args.size, backend=args.backend)),
+                   args.output, args.frame_ms)
+    # a step that changes nothing (a move) shows as a longer frame: Pillow merges equal frames
+    print(f"wrote {args.output} ({len(program) + 1} steps of {args.frame_ms} ms)")
     return 0
 
 
 def cmd_svg(args) -> int:
+    if Path(args.output).suffix.lower() != ".svg":
+        raise SplError(f"cannot write SVG to {args.output}: name the output .svg "
+                       "(`spiral render` writes PNG, JPEG and other raster images)")
     program = Program.load(args.file)
     write_atomic(args.output, program.to_svg(size=args.size))
     print(f"wrote {args.output}")
@@ -132,6 +130,7 @@ def cmd_svg(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spiral", description="spiral-dsl: programs for images")
+    ap.add_argument("--version", action="version", version=f"spiral-dsl {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="check programs; exit 1 with positioned errors")
@@ -149,30 +148,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_lower)
 
-    for name, func, suffix, help_ in (("render", cmd_render, "png", "render the final image"),
-                                      ("replay", cmd_replay, "gif", "one GIF frame per statement"),
-                                      ("svg", cmd_svg, "svg", "export strokes as SVG paths")):
+    for name, func, suffix, help_ in (
+            ("render", cmd_render, "the format follows the extension: .png, .jpg, .webp...",
+             "render the final image"),
+            ("replay", cmd_replay, ".gif, .png (APNG) or .webp",
+             "an animation, one frame per core statement"),
+            ("svg", cmd_svg, ".svg", "export strokes as SVG paths")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("file")
-        p.add_argument("-o", "--output", required=True, help=f"output .{suffix} file")
-        p.add_argument("--size", type=_positive_int, default=None,
+        p.add_argument("-o", "--output", required=True, help=f"output file ({suffix})")
+        p.add_argument("--size", type=positive_int, default=None,
                        help="output resolution in pixels (default: the header's canvas)")
         if name != "svg":
             p.add_argument("--backend", default=None, help="mypaint, raster or mujoco")
         if name == "replay":
-            p.add_argument("--frame-ms", type=_positive_int, default=120)
+            p.add_argument("--frame-ms", type=positive_int, default=120)
         p.set_defaults(func=func)
 
-    try:  # the learning layer registers its commands when it is installed
-        from synth.cli import add_commands
-    except ImportError:
-        pass
-    else:
-        add_commands(sub)
+    for name, add_commands in _plugins().items():
+        try:
+            add_commands(sub)
+        except Exception as e:  # a broken plugin must not take the language commands down
+            print(f"spiral: the {name!r} commands are unavailable: {e}", file=sys.stderr)
     return ap
 
 
-def _positive_int(text: str) -> int:
+def _plugins() -> dict:
+    """``name → add_commands`` of every installed plugin (see the module docstring). A plugin
+    whose package is absent is skipped; one that fails to load is reported, not fatal."""
+    from importlib.metadata import entry_points
+
+    targets = dict(KNOWN_PLUGINS)
+    targets.update({ep.name: ep.value for ep in entry_points(group=COMMAND_GROUP)})
+    found = {}
+    for name, target in targets.items():
+        module_name, _, attr = target.partition(":")
+        try:
+            found[name] = getattr(importlib.import_module(module_name), attr)
+        except ModuleNotFoundError as e:
+            if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
+                continue  # not installed: its commands simply do not exist
+            print(f"spiral: the {name!r} commands are unavailable: {e}", file=sys.stderr)
+        except Exception as e:
+            print(f"spiral: the {name!r} commands are unavailable: {e!r}", file=sys.stderr)
+    return found
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (the message names the value)."""
     try:
         value = int(text)
     except ValueError:

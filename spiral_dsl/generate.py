@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 from .actions import ActionSpec
+from .errors import SplRangeError
 
 __all__ = ["PenStyle", "random_actions", "random_program"]
 
@@ -28,11 +29,8 @@ class PenStyle:
     ink: tuple[float, float] = (0.0, 0.15)  # range of each colour component (dark ink)
 
 
-def _index_near(slot_values, x: float, y: float) -> int:
-    return min(range(len(slot_values)), key=lambda k: (slot_values[k][0] - x) ** 2 + (slot_values[k][1] - y) ** 2)
-
-
-def _grid_index(spec: ActionSpec, slot: str, x: float, y: float) -> int:
+def _grid_index(spec: ActionSpec, x: float, y: float) -> int:
+    """The index of the grid point nearest (x, y) (the ``end`` and ``control`` slots share the grid)."""
     canvas, grid = spec.settings["canvas"], spec.settings["grid"]
     step = canvas / grid
     col = min(max(round(x / step), 0), grid - 1)
@@ -44,9 +42,9 @@ def random_actions(spec: ActionSpec, length: int, rng: random.Random, style: str
                    pen: PenStyle = PenStyle()) -> list[dict[str, int]]:
     """``length`` random actions of ``spec`` in the given style (``pen`` or ``uniform``)."""
     if style not in ("pen", "uniform"):
-        raise ValueError(f"style={style!r} is not one of ['pen', 'uniform']")
+        raise SplRangeError(f"style={style!r} is not one of ['pen', 'uniform']")
     if spec.domain == "scene":
-        return _random_scene(spec, length, rng, style)
+        return _random_scene(spec, length, rng)
     if style == "uniform":
         return [{s: rng.randrange(n) for s, n in spec.sizes.items()} for _ in range(length)]
     canvas = spec.settings["canvas"]
@@ -54,14 +52,12 @@ def random_actions(spec: ActionSpec, length: int, rng: random.Random, style: str
     lo, hi = (round(v * (levels - 1)) for v in pen.ink)
     out = []
     x, y = rng.uniform(0.2, 0.8) * canvas, rng.uniform(0.2, 0.8) * canvas
-    pen_down = False
     size = rng.choice(pen.sizes)
     colour = [rng.randint(lo, hi) for _ in range(3)]
     for step in range(length):
         if step == 0 or rng.random() < pen.move_probability:
             x, y = rng.uniform(0.15, 0.85) * canvas, rng.uniform(0.15, 0.85) * canvas
-            out.append({"flag": 0, "end": _grid_index(spec, "end", x, y)})
-            pen_down = True
+            out.append({"flag": 0, "end": _grid_index(spec, x, y)})
             continue
         reach = pen.stroke_length * canvas
         nx_ = min(max(x + rng.uniform(-reach, reach), 0), canvas)
@@ -72,18 +68,18 @@ def random_actions(spec: ActionSpec, length: int, rng: random.Random, style: str
         mx, my = (x + nx_) / 2, (y + ny_) / 2
         if chord > 0:
             mx, my = mx - off * (ny_ - y) / chord, my + off * (nx_ - x) / chord
-        out.append({"flag": 1, "end": _grid_index(spec, "end", nx_, ny_),
-                    "control": _grid_index(spec, "control", min(max(mx, 0), canvas), min(max(my, 0), canvas)),
+        out.append({"flag": 1, "end": _grid_index(spec, nx_, ny_),
+                    "control": _grid_index(spec, min(max(mx, 0), canvas), min(max(my, 0), canvas)),
                     "size": size if rng.random() < 0.8 else rng.choice(pen.sizes),
                     "pressure": rng.randint(pen.min_pressure, spec.slots["pressure"].n - 1),
                     "red": colour[0], "green": colour[1], "blue": colour[2]})
         x, y = spec.slots["end"].values[out[-1]["end"]]
-        pen_down = True
-    del pen_down
     return out
 
 
-def _random_scene(spec: ActionSpec, length: int, rng: random.Random, style: str) -> list[dict[str, int]]:
+def _random_scene(spec: ActionSpec, length: int, rng: random.Random) -> list[dict[str, int]]:
+    """``length`` objects (at most one per cell) in distinct cells, every slot uniform (the
+    ``pen`` style has no meaning for scenes)."""
     cells = rng.sample(range(spec.slots["cell"].n), k=min(length, spec.slots["cell"].n))
     return [{"shape": rng.randrange(spec.slots["shape"].n), "cell": cell,
              "size": rng.randrange(spec.slots["size"].n), "red": rng.randrange(spec.slots["red"].n),

@@ -8,8 +8,6 @@ Equality and hashing are by value (header, body); spans and metadata do not coun
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -17,36 +15,16 @@ from types import MappingProxyType
 from . import ast as A
 from . import json_io
 from .checker import check, check_settings
-from .errors import SplError, SplTypeError
+from .errors import SplError, SplSyntaxError, SplTypeError
+from .io import write_atomic
 from .lower import lower
 from .parser import parse as _parse
 from .printer import print_program
 from .settings import resolve
 
-__all__ = ["Program", "write_atomic"]
+__all__ = ["Program"]
 
 _META_PREFIX = "// @"
-
-
-def write_atomic(path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    if path.exists():  # keep the mode of the file being replaced
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-    else:  # mkstemp makes 0600 files; new outputs get the usual mode
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _with_source(err: SplError, text: str) -> SplError:
@@ -121,9 +99,17 @@ class Program:
         """Read a ``.spl`` file (or a ``.json`` file in the JSON form)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as e:
             raise SplError(f"cannot read {path}: {e.strerror}") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:  # e.g. an image given where a program is expected
+            line = data.count(b"\n", 0, e.start) + 1
+            column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+            raise SplSyntaxError(f"not a UTF-8 text file (byte 0x{data[e.start]:02x}); a program "
+                                 "is .spl text or its .json form", filename=str(path), line=line,
+                                 column=column) from None
         if path.suffix == ".json":
             return cls.from_json(text)
         return cls.parse(text, filename=str(path))
@@ -300,9 +286,18 @@ class Program:
 
     # ------------------------------------------------------------------ rendering (backends load lazily)
     def render(self, size: int | None = None, backend: str | None = None):
-        """The final image, H×W×3 float32 in [0, 1] (see :mod:`spiral_dsl.interpreters`)."""
+        """The final image, H×W×3 float32 in [0, 1] (see :mod:`spiral_dsl.interpreters`).
+        For uint8 pixels or a Pillow image use :meth:`to_image`."""
         from .interpreters import render
         return render(self, size=size, backend=backend)
+
+    def to_image(self, size: int | None = None, backend: str | None = None):
+        """The final image as an RGB ``PIL.Image.Image`` (uint8, rounded from :meth:`render`):
+        ``p.to_image().save("x.jpg")``, ``numpy.asarray(p.to_image())`` for a uint8 array."""
+        from PIL import Image
+
+        from .io import to_uint8
+        return Image.fromarray(to_uint8(self.render(size=size, backend=backend)), "RGB")
 
     def frames(self, size: int | None = None, backend: str | None = None):
         """The image after each core statement (an iterator)."""
@@ -316,14 +311,13 @@ class Program:
         return to_svg(lowered.domain, lowered.settings, list(lowered), size=size)
 
     def _repr_png_(self) -> bytes:
-        import io
+        """What a notebook shows: the real rendering (the default backend), drawn at
+        :data:`NOTEBOOK_SIZE` pixels when the canvas is smaller, so it is legible. There is
+        deliberately no ``_repr_svg_``: frontends prefer SVG, and the SVG is an approximation."""
+        from .io import encode_image
+        size = NOTEBOOK_SIZE if self._settings["canvas"] < NOTEBOOK_SIZE else None
+        return encode_image(self.render(size=size))
 
-        import numpy as np
-        from PIL import Image
-        image = (np.clip(self.render(), 0, 1) * 255 + 0.5).astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="PNG")
-        return buf.getvalue()
 
-    def _repr_svg_(self) -> str | None:
-        return self.to_svg() if self.domain == "paint" else None
+#: Pixels of the notebook representation (``Program._repr_png_``) when the canvas is smaller.
+NOTEBOOK_SIZE = 256

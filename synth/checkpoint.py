@@ -11,8 +11,6 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from torch.overrides import TorchFunctionMode
 
 from spiral_dsl.actions import ActionSpec
 from spiral_dsl.errors import SplError
+from spiral_dsl.io import write_atomic
 from spiral_dsl.settings import DEFAULTS
 
 from .limits import CHECKPOINT_CONFIG, CHECKPOINT_SETTINGS, LIMITS
@@ -34,25 +33,11 @@ class CheckpointError(SplError):
 
 
 def save_atomic(obj, path) -> None:
-    """``torch.save`` through a temporary file and a rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``torch.save`` through :func:`spiral_dsl.io.write_atomic` (a temporary file, ``fsync``,
+    a rename; parent folders created): a crash never leaves half a file."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, buf.getvalue())
 
 
 def load(path) -> dict:

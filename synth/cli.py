@@ -1,24 +1,52 @@
-"""``spiral train | pretrain | synthesize | eval``: the learning commands (torch loads on use)."""
+"""``spiral train | synthesize | sample | eval``: the learning commands (torch loads on use).
+
+Registered with the language CLI through the ``spiral_dsl.commands`` entry-point group
+(pyproject.toml; see :mod:`spiral_dsl.cli`): :func:`add_commands` is the entry point. Long
+commands draw a progress bar with an ETA on stderr when it is a terminal (``-q`` to hide it).
+"""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
-import time
 from pathlib import Path
 
-__all__ = ["add_commands"]
+from spiral_dsl import INSTALL_SYNTH
+from spiral_dsl.cli import positive_int
+from spiral_dsl.errors import SplBackendError, SplRangeError
+
+__all__ = ["add_commands", "output_bases"]
+
+#: What ``spiral synthesize`` writes per image, after the image's output base.
+OUTPUT_SUFFIXES = (".spl", ".render.png", ".replay.gif")
+
+
+def _learning_command(func):
+    """``func`` with a missing learning dependency (torch, Ray...) reported as the install
+    command instead of a traceback: the commands exist as soon as ``synth`` does."""
+    @functools.wraps(func)
+    def run(args) -> int:
+        try:
+            return func(args)
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] not in ("torch", "gymnasium", "ray", "tqdm"):
+                raise
+            raise SplBackendError(f"spiral {args.command} needs {e.name}, which is not "
+                                  f"installed: {INSTALL_SYNTH}") from None
+    return run
 
 
 def _passive_openmp() -> None:
     """``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it) before torch is first imported:
     idle OpenMP threads then sleep instead of spinning, which on a shared machine made
-    synthesis 5-10x slower. Only this process's own entry point may set it (libraries must
-    not), and only before the lazy ``import torch`` does it take effect."""
+    synthesis 5-10x slower (bench/bench_synth_threads.py). Only this process's own entry point
+    may set it (libraries must not), and only before the lazy ``import torch`` does it work."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def add_commands(sub) -> None:
+    """The entry point of the ``spiral_dsl.commands`` group: add the learning commands."""
     p = sub.add_parser("train", help="train the SPIRAL agent (A2C + WGAN-GP)")
     p.add_argument("--config", default=None, help="TOML file under configs/")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -33,44 +61,60 @@ def add_commands(sub) -> None:
     p.add_argument("--population", type=int, default=4)
     p.add_argument("--pbt-interval", type=int, default=5, metavar="UPDATES",
                    help="updates between PBT reports (exploit/explore happens at reports)")
-    p.set_defaults(func=cmd_train)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_learning_command(cmd_train))
 
-    p = sub.add_parser("synthesize", help="infer programs for images")
+    p = sub.add_parser("synthesize", help="infer programs for images",
+                       description="For each image write <name>.spl, <name>.render.png and "
+                       "<name>.replay.gif into the output folder. <name> is the image's stem; "
+                       "images sharing a stem keep their extension (photo.png.spl, "
+                       "photo.jpg.spl) and a number is added when names still clash or an "
+                       "output would overwrite an input. An image that fails is reported and "
+                       "the others are still done (exit status 1).")
     p.add_argument("images", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine", "mcmc"])
     p.add_argument("--checkpoint", default=None)
-    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--samples", type=positive_int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--invert", default=None, action=argparse.BooleanOptionalAction,
                    help="invert the image (light ink on dark); default: paint images whose "
                         "border is mostly dark are inverted, scenes never")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads for each image's batch of samples (default 1)")
-    p.set_defaults(func=cmd_synthesize)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_learning_command(cmd_synthesize))
 
     p = sub.add_parser("sample", help="programs drawn by an unconditional policy")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("-n", "--count", type=int, default=16)
+    p.add_argument("-n", "--count", type=positive_int, default=16)
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=_learning_command(cmd_sample))
 
     p = sub.add_parser("eval", help="mean MSE (real renders) and seconds per image on a set; "
                        "--domain scene: object recovery of the policy vs MCMC on held-out scenes")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--set", dest="set_name", default="mnist-eval")
-    p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine"])
-    p.add_argument("--limit", type=int, default=None, help="images (default 1000) or scenes (200)")
+    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine"],
+                   help="paint only (default policy); scenes compare the policy with MCMC")
+    p.add_argument("--limit", type=int, default=None,
+                   help="images (default 1000) or scenes (default 200), >= 1")
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--refine-seconds", type=float, default=2.0, help="policy+refine: refinement time")
+    p.add_argument("--candidates", type=int, default=None,
+                   help="greedy: candidate strokes per step (default: the search's own)")
+    p.add_argument("--polish", type=int, default=None,
+                   help="greedy: polish rounds (default: the search's own)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the targets are per core)")
-    p.add_argument("--mcmc", default="1,100", metavar="MULTIPLES",
-                   help="scenes: MCMC budgets as multiples of the policy's renderer calls")
+    p.add_argument("--mcmc", default=None, metavar="MULTIPLES",
+                   help="scenes: MCMC budgets as multiples of the policy's renderer calls "
+                        "(default 1,100)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    p.set_defaults(func=cmd_eval)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_learning_command(cmd_eval))
 
 
 def cmd_train(args) -> int:
@@ -97,41 +141,111 @@ def cmd_train(args) -> int:
         from .distributed import train_on_ray
         train_on_ray(targs, address=args.address)
     else:
-        train(targs)
+        _train_with_progress(train, targs, args.quiet)
     print(f"model: {Path(targs.out_dir) / 'model.pt'}")
     return 0
+
+
+def _train_with_progress(train, targs, quiet: bool) -> None:
+    """``train(targs)`` with a bar over its updates on a terminal (it replaces the periodic
+    counter lines there); elsewhere the counter lines are the progress, and ``--quiet``
+    silences both."""
+    import dataclasses
+    if quiet or not sys.stderr.isatty():
+        train(dataclasses.replace(targs, progress=False) if quiet else targs)
+        return
+    from .progress import progress_bar
+    targs = dataclasses.replace(targs, progress=False)  # works for a frozen config too
+    bars = []
+
+    def on_update(update, metrics, save):
+        if not bars:  # created at the first update, so a resumed run's ETA counts from there
+            bars.append(progress_bar(targs.updates, "train", "update", initial=update - 1))
+        bars[0].update(1)
+        bars[0].set_postfix(mse=f"{metrics.get('mse', float('nan')):.4f}",
+                            reward=f"{metrics.get('reward', float('nan')):+.4f}", refresh=False)
+        return False
+
+    try:
+        train(targs, callback=on_update)
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def output_bases(images, folder) -> list[Path]:
+    """One output base per input image (outputs are the base plus :data:`OUTPUT_SUFFIXES`):
+    the image's stem in ``folder``; the whole file name when several images share a stem
+    (``photo.png``, ``photo.jpg``); then ``-2``, ``-3``... when a base is still taken or one
+    of its outputs would be an input file. Outputs never overwrite an input or each other."""
+    folder = Path(folder)
+    inputs = {Path(name).resolve() for name in images}
+    stems: dict[str, int] = {}
+    for name in images:
+        stems[Path(name).stem] = stems.get(Path(name).stem, 0) + 1
+    taken: set[Path] = set()
+    bases = []
+    for name in images:
+        path = Path(name)
+        first = path.stem if stems[path.stem] == 1 else path.name
+        base, n = folder / first, 1
+        while base in taken or any(Path(f"{base}{s}").resolve() in inputs for s in OUTPUT_SUFFIXES):
+            n += 1
+            base = folder / f"{first}-{n}"
+        taken.add(base)
+        bases.append(base)
+    return bases
 
 
 def cmd_synthesize(args) -> int:
     import warnings
 
     _passive_openmp()
-    from spiral_dsl.cli import save_gif, save_png
+    from spiral_dsl.errors import SplError
+    from spiral_dsl.io import save_animation, save_image
 
-    from .synthesize import BlankResultWarning, synthesize
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in args.images:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", BlankResultWarning)
-            program = synthesize(name, domain=args.domain, method=args.method,
-                                 checkpoint=args.checkpoint, samples=args.samples, seed=args.seed,
-                                 invert=args.invert, threads=args.threads)
-        for w in caught:
-            print(f"{name}: warning: {w.message}", file=sys.stderr)
-        stem = out / Path(name).stem
-        program.save(stem.with_suffix(".spl"))
-        save_png(program.render(), stem.with_suffix(".png"))
-        save_gif([program[:0].render()] + list(program.frames()), stem.with_suffix(".gif"))
-        print(f"{name}: mse {program.metadata['mse']} in {program.metadata['seconds']}s -> {stem}.spl")
-    return 0
+    from .progress import progress_bar
+    from .synthesize import DOMAIN_METHODS, BlankResultWarning, load_policy, synthesize
+    if args.method not in DOMAIN_METHODS[args.domain]:
+        raise SplRangeError(f"--method={args.method} is not one of "
+                            f"{list(DOMAIN_METHODS[args.domain])} for --domain={args.domain}")
+    if args.method != "greedy" and args.method != "mcmc":
+        load_policy(args.checkpoint, args.domain)  # a bad checkpoint fails once, up front
+    failures = 0
+    with progress_bar(len(args.images), "synthesize", "image",
+                      quiet=args.quiet or len(args.images) == 1) as bar:
+        for name, base in zip(args.images, output_bases(args.images, args.output)):
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", BlankResultWarning)
+                    program = synthesize(name, domain=args.domain, method=args.method,
+                                         checkpoint=args.checkpoint, samples=args.samples,
+                                         seed=args.seed, invert=args.invert,
+                                         threads=args.threads)
+                for w in caught:
+                    bar.write(f"{name}: warning: {w.message}", file=sys.stderr)
+                spl, png, gif = (Path(f"{base}{s}") for s in OUTPUT_SUFFIXES)
+                program.save(spl)
+                save_image(program.render(), png)
+                save_animation([program[:0].render()] + list(program.frames()), gif)
+            except SplError as e:
+                failures += 1
+                bar.write(f"{name}: {e}", file=sys.stderr)
+            else:
+                bar.write(f"{name}: mse {program.metadata['mse']} in "
+                          f"{program.metadata['seconds']}s -> {spl} (+ {png.name}, {gif.name})",
+                          file=sys.stdout)
+            bar.update(1)
+    if failures:
+        print(f"{failures} of {len(args.images)} images failed", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def cmd_sample(args) -> int:
     _passive_openmp()
     import numpy as np
 
-    from spiral_dsl.cli import save_png
+    from spiral_dsl.io import save_image
 
     from .synthesize import generate
     out = Path(args.output)
@@ -144,86 +258,67 @@ def cmd_sample(args) -> int:
     cols = int(np.ceil(np.sqrt(len(images))))
     images += [np.ones_like(images[0])] * (cols * cols - len(images))
     rows = [np.concatenate(images[r * cols:(r + 1) * cols], 1) for r in range(cols)]
-    save_png(np.concatenate([r for r in rows if r.size], 0), out / "samples.png")
+    save_image(np.concatenate([r for r in rows if r.size], 0), out / "samples.png")
     print(f"{len(programs)} programs and samples.png (libmypaint renders) in {out}")
     return 0
 
 
+def _at_least(flag: str, value, least: int = 1) -> None:
+    if value is not None and value < least:
+        raise SplRangeError(f"{flag}={value} must be >= {least}")
+
+
 def cmd_eval(args) -> int:
+    """Print (and with ``--json`` write) the figures of :mod:`synth.evaluate`."""
     import json
-    import warnings
 
     _passive_openmp()
-    import numpy as np
-    import torch
+    from spiral_dsl.io import write_atomic
 
-    from spiral_dsl.errors import SplRangeError
-    from spiral_dsl.program import write_atomic
-
-    from .data import load_set
-    from .synthesize import BlankResultWarning, mse, synthesize
-    if args.threads < 1:
-        raise SplRangeError(f"--threads={args.threads} must be >= 1")
-    torch.set_num_threads(args.threads)  # also the scene evaluation's setting
+    from . import evaluate as ev
+    _at_least("--threads", args.threads)
+    _at_least("--limit", args.limit)
+    _at_least("--samples", args.samples)
     if args.domain == "scene":
-        return _eval_scenes(args)
-    images, _ = load_set(args.set_name, size=64)
-    limit = min(args.limit or 1000, len(images))
-    picks = np.linspace(0, len(images) - 1, limit).round().astype(int)   # spread over the classes
-    images = images[picks]
-    scores, seconds = [], []
-    for k, image in enumerate(images):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():  # the figures include blank_canvas_mse
-            warnings.simplefilter("ignore", BlankResultWarning)
-            program = synthesize(image, domain=args.domain, method=args.method,
-                                 checkpoint=args.checkpoint, samples=args.samples,
-                                 seed=int(picks[k]), refine_seconds=args.refine_seconds,
-                                 invert=False, threads=args.threads)  # load_set: ink on white
-        seconds.append(time.perf_counter() - t0)
-        scores.append(mse(program.render(), image))
-        if (k + 1) % 50 == 0:
-            print(f"[{k + 1}/{len(images)}] mean mse {np.mean(scores):.4f}", file=sys.stderr)
-    blank = float(np.mean([(1 - im) ** 2 for im in images]))
-    result = {"set": args.set_name, "method": args.method, "images": len(images),
-              "samples": args.samples, "mean_mse": float(np.mean(scores)),
-              "refine_seconds": args.refine_seconds if args.method == "policy+refine" else None,
-              "blank_canvas_mse": blank, "seconds_per_image": float(np.mean(seconds)),
-              "checkpoint": args.checkpoint or "shipped"}
-    print(json.dumps(result, indent=1))
+        for flag, value in (("--method", args.method), ("--candidates", args.candidates),
+                            ("--polish", args.polish)):
+            if value is not None:
+                raise SplRangeError(f"{flag} does not apply to --domain scene: it compares the "
+                                    "scene policy with MCMC (set the budgets with --mcmc)")
+        result = _eval_scenes(args, ev)
+    else:
+        if args.mcmc is not None:
+            raise SplRangeError("--mcmc applies to --domain scene only")
+        method = args.method or "policy"
+        if method != "greedy" and (args.candidates is not None or args.polish is not None):
+            raise SplRangeError(f"--candidates and --polish set greedy search, not --method {method}")
+        _at_least("--candidates", args.candidates)
+        _at_least("--polish", args.polish, 0)
+        if not args.refine_seconds > 0:
+            raise SplRangeError(f"--refine-seconds={args.refine_seconds} must be > 0")
+        result = ev.evaluate_paint(args.set_name, limit=args.limit or ev.DEFAULT_IMAGES,
+                                   method=method, checkpoint=args.checkpoint,
+                                   samples=args.samples, refine_seconds=args.refine_seconds,
+                                   candidates=args.candidates, polish=args.polish,
+                                   threads=args.threads, quiet=args.quiet)
+        print(json.dumps(result, indent=1))
     if args.json:
         write_atomic(args.json, json.dumps(result, indent=1) + "\n")
     return 0
 
 
-def _eval_scenes(args) -> int:
-    """The policy (samples 1 and ``--samples``) vs blocked MH at multiples of its renderer calls."""
-    import json
-
-    from spiral_dsl.errors import SplRangeError
-    from spiral_dsl.program import write_atomic
-
-    from .scene_eval import evaluate_mcmc, evaluate_policy, held_out_scenes
-    from .synthesize import load_policy
-    parts = [m.strip() for m in args.mcmc.split(",") if m.strip()]
-    if not all(m.isdigit() and int(m) >= 1 for m in parts):
-        raise SplRangeError(f"--mcmc={args.mcmc!r}: expected comma-separated integers >= 1, e.g. 1,100")
-    policy, _ = load_policy(args.checkpoint, "scene")
-    scenes = held_out_scenes(policy.spec, count=args.limit or 200)
-    rows = []
-    for samples in sorted({1, args.samples}):
-        rows.append({"method": f"policy, {samples} sample{'s' * (samples > 1)}",
-                     **evaluate_policy(policy, scenes, samples)})
-        print(json.dumps(rows[-1]), file=sys.stderr)
-    calls = int(rows[-1]["mean_renderer_calls"])
-    for multiple in map(int, parts):
-        rows.append({"method": f"MCMC, {multiple}x calls", **evaluate_mcmc(policy.spec, scenes, calls * multiple)})
-        print(json.dumps(rows[-1]), file=sys.stderr)
+def _eval_scenes(args, ev) -> dict:
+    """The policy (samples 1 and ``--samples``) vs blocked MH at multiples of its renderer
+    calls, as a table on stdout."""
+    mcmc = "1,100" if args.mcmc is None else args.mcmc
+    parts = [m.strip() for m in mcmc.split(",") if m.strip()]
+    if not parts or not all(m.isdigit() and int(m) >= 1 for m in parts):
+        raise SplRangeError(f"--mcmc={mcmc!r}: expected comma-separated integers >= 1, e.g. 1,100")
+    result = ev.evaluate_scenes(checkpoint=args.checkpoint, count=args.limit or ev.DEFAULT_SCENES,
+                                samples=args.samples, mcmc_multiples=[int(m) for m in parts],
+                                threads=args.threads, quiet=args.quiet)
     print(f"{'method':<22} {'exact':>7} {'cell±1':>7} {'extra/scene':>11} {'MSE':>8} {'calls':>7} {'s/scene':>8}")
-    for r in rows:
+    for r in result["rows"]:
         print(f"{r['method']:<22} {r['exact_fraction']:7.3f} {r['near_fraction']:7.3f} {r['extra_per_scene']:11.2f} "
               f"{r['mean_mse']:8.5f} {r['mean_renderer_calls']:7.0f} {r['seconds_per_scene']:8.3f}")
-    result = {"domain": "scene", "scenes": len(scenes[0]), "checkpoint": args.checkpoint or "shipped", "rows": rows}
-    if args.json:
-        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
-    return 0
+    return result

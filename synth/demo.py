@@ -1,36 +1,53 @@
 """``make demo``: the main job on embedded defaults.
 
+    python -m synth.demo [--out DIR] [--examples DIR]
+
+Writes into ``--out`` (default ``./out/demo``), never into the package; reads the language
+examples from ``--examples`` (default ``./examples``, the repository's folder).
+
 1. The language and interpreters: every example checked, formatted, lowered and rendered (PNG,
-   GIF replay, SVG) into ``out/demo/examples/``.
+   GIF replay, SVG) into ``examples/`` of the output folder.
 2. The synthesizer: programs for 16 evaluation digits (never trained on) with the shipped
    checkpoint, beside the training-free greedy search, rendered by real libmypaint; writes
-   ``out/demo/digits/`` (.spl files, ``grid.png`` = target | policy | greedy per row, and one
+   ``digits/`` (.spl files, ``grid.png`` = target | policy | greedy per row, and one
    GIF replay) and prints the mean MSE of each method and of the blank canvas.
 3. Scene inversion: 4 held-out MuJoCo scenes inverted by the shipped scene checkpoint (or by
-   the MCMC baseline when none ships); writes ``out/demo/scenes/`` (.spl files and
+   the MCMC baseline when none ships); writes ``scenes/`` (.spl files and
    ``grid.png`` = target | rendering per row) and prints the objects recovered exactly.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from spiral_dsl.cli import save_gif, save_png
 from spiral_dsl.demo import run_examples
+from spiral_dsl.errors import SplError
+from spiral_dsl.io import save_animation, save_image
 
 from .data import load_set
 from .synthesize import default_checkpoint, mse, synthesize
 
-ROOT = Path(__file__).resolve().parents[1]
 DIGITS = 16
 
 
-def main() -> int:
-    out = ROOT / "out" / "demo"
-    failures = run_examples(out / "examples")
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m synth.demo", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="out/demo", help="output folder")
+    ap.add_argument("--examples", default="examples", help="folder of .spl examples")
+    args = ap.parse_args(argv)
+    try:
+        return run(Path(args.out), Path(args.examples))
+    except SplError as e:
+        print(e, file=sys.stderr)
+        return 1
+
+
+def run(out: Path, examples: Path) -> int:
+    failures = run_examples(out / "examples", examples)
     digits_dir = out / "digits"
     digits_dir.mkdir(parents=True, exist_ok=True)
     images, labels = load_set("mnist-eval", size=64)
@@ -53,16 +70,17 @@ def main() -> int:
             program.save(digits_dir / f"digit{n:02d}_label{labels[k]}_{m}.spl")
             row.append(image)
             if n == 0:
-                save_gif([program[:0].render()] + list(program.frames()), digits_dir / f"replay_{m}.gif")
+                save_animation([program[:0].render()] + list(program.frames()),
+                               digits_dir / f"replay_{m}.gif")
         rows.append(np.concatenate(row, 1))
     grid = np.concatenate(rows, 0)
-    save_png(grid, digits_dir / "grid.png")
+    save_image(grid, digits_dir / "grid.png")
     blank = float(np.mean([(1 - images[k]) ** 2 for k in pick]))
     print(f"\n{DIGITS} evaluation digits, rendered by libmypaint (classic/dry_brush, 64x64, 19 actions):")
     print(f"  blank canvas     mean MSE {blank:.4f}")
     for m in methods:
         print(f"  {m:<16} mean MSE {np.mean(scores[m]):.4f}   {np.mean(seconds[m]):.2f} s/image")
-    print(f"outputs in {out.relative_to(ROOT)}/ (digits/grid.png: target | {' | '.join(methods)})")
+    print(f"outputs in {out}/ (digits/grid.png: target | {' | '.join(methods)})")
     invert_scenes(out / "scenes")
     return 1 if failures else 0
 
@@ -84,7 +102,7 @@ def invert_scenes(folder: Path, count: int = 4) -> None:
         counts = object_recovery(truth, spec.encode_program(program))
         exact, objects = exact + counts["exact"], objects + counts["objects"]
         rows.append(np.concatenate([target, program.render()], 1))
-    save_png(np.concatenate(rows, 0), folder / "grid.png")
+    save_image(np.concatenate(rows, 0), folder / "grid.png")
     print(f"\n{count} held-out scenes inverted by {method} (real MuJoCo): {exact}/{objects} objects "
           f"recovered exactly, {(time.perf_counter() - t0) / count:.2f} s/scene; scenes/grid.png: target | rendering")
 

@@ -33,8 +33,7 @@ works too.
 """
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import lru_cache
 
 import gymnasium as gym
@@ -296,7 +295,3 @@ def register_envs() -> None:
 
 register_envs()
 
-
-def iterate_forever(images: Iterable) -> Iterable:
-    """Cycle through a finite collection of targets."""
-    return itertools.cycle(images)

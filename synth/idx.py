@@ -53,7 +53,7 @@ def read_idx(path) -> np.ndarray:
 
 def write_idx(path, array) -> None:
     """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``), atomically."""
-    from spiral_dsl.program import write_atomic
+    from spiral_dsl.io import write_atomic
 
     array = np.asarray(array)
     codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}

@@ -137,13 +137,11 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
     """``samples`` programs from the policy for one target (H×W×3 float in [0, 1])."""
     spec = policy.spec
     env = BatchEnv(spec, samples, episode_length, "raster" if spec.domain == "paint" else None)
-    gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     t = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].expand(samples, -1, -1, -1)
     t = (t * 255 + 0.5).floor() / 255   # the policy was trained on uint8-quantised images
     obs = env.reset(t.contiguous())
     state, prev = policy.initial_state(samples), policy.no_action(samples)
-    del gen
     while not env.done:
         canvas = (obs["canvas"] * 255 + 0.5).floor() / 255
         out = policy(canvas, obs["target"], prev, state)

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from spiral_dsl.actions import ActionSpec
-from spiral_dsl.program import write_atomic
+from spiral_dsl.io import write_atomic
 
 from .errors import DataError
+from .progress import progress_bar
 
 __all__ = ["build_teacher", "load_teacher", "pad_program"]
 
@@ -89,12 +90,16 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
     jobs = [(i, targets[i], seed + i, steps, candidates, polish, settings) for i in todo]
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")  # no forked torch thread pools
-    with ctx.Pool(workers) as pool:
+    # a bar with an ETA on a terminal; elsewhere the per-chunk lines below are the progress
+    bar = progress_bar(n, "teacher", "image", quiet=not progress or not jobs, initial=n - len(jobs))
+    with ctx.Pool(workers) as pool, bar:
         for k, (i, row, length, err) in enumerate(pool.imap_unordered(_work, jobs, chunksize=4), 1):
             actions[i], lengths[i], mse[i], done[i] = row, length, err, True
+            bar.update(1)
+            bar.set_postfix(mse=f"{np.nanmean(mse):.4f}", refresh=False)
             if k % chunk == 0 or k == len(jobs):
                 _save(out, spec, actions, lengths, mse, done)
-                if progress:
+                if progress and bar.disable:
                     rate = k / (time.perf_counter() - t0)
                     print(f"[teacher {done.sum()}/{n}] mean mse {np.nanmean(mse):.4f} {rate:.2f} img/s",
                           file=sys.stderr)

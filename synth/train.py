@@ -20,11 +20,11 @@ import json
 import random
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
 
 from spiral_dsl.actions import ActionSpec

@@ -247,3 +247,126 @@ def test_saved_metadata_always_reads_back(tmp_path, capsys):
     program.save(path)
     rc, _, err = spiral(capsys, "check", path)
     assert rc == 0, err
+
+
+# ---------------------------------------------------------------------------- outputs (issue 13, items 12 and 15)
+TICKS = REPO / "examples" / "ticks.spl"
+
+
+def test_render_creates_a_missing_output_folder(tmp_path, capsys):
+    out = tmp_path / "nodir" / "deeper" / "x.png"
+    rc, _, err = spiral(capsys, "render", TICKS, "-o", out)
+    assert (rc, err) == (0, "")
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("name,fmt", [("t.jpg", "JPEG"), ("t.png", "PNG"), ("t.webp", "WEBP"),
+                                      ("t.bmp", "BMP")])
+def test_render_writes_the_format_of_the_extension(tmp_path, capsys, name, fmt):
+    from PIL import Image
+    rc, _, err = spiral(capsys, "render", TICKS, "-o", tmp_path / name, "--size", 32)
+    assert (rc, err) == (0, "")
+    with Image.open(tmp_path / name) as im:
+        assert im.format == fmt and im.size == (32, 32)
+
+
+@pytest.mark.parametrize("name,fmt", [("r.gif", "GIF"), ("r.png", "PNG")])
+def test_replay_writes_an_animation_in_the_format_of_the_extension(tmp_path, capsys, name, fmt):
+    from PIL import Image
+    rc, out, err = spiral(capsys, "replay", TICKS, "-o", tmp_path / name, "--frame-ms", 50)
+    assert (rc, err) == (0, "")
+    steps = len(Program.load(TICKS)) + 1           # the blank canvas, then each statement
+    assert out == f"wrote {tmp_path / name} ({steps} steps of 50 ms)\n"
+    with Image.open(tmp_path / name) as im:
+        durations = []
+        for k in range(im.n_frames):          # a move changes nothing: its frame is merged
+            im.seek(k)
+            durations.append(im.info["duration"])
+        assert im.format == fmt and sum(durations) == steps * 50
+
+
+@pytest.mark.parametrize("command,name,words", [
+    ("render", "t.xyz", "'.xyz' is not an image extension"),
+    ("render", "t.svg", "`spiral svg`"),
+    ("replay", "r.jpg", "cannot write an animation"),
+    ("svg", "s.png", "name the output .svg"),
+])
+def test_a_wrong_output_extension_is_a_clear_error(tmp_path, capsys, command, name, words):
+    rc, out, err = spiral(capsys, command, TICKS, "-o", tmp_path / name)
+    assert rc == 1 and out == "" and words in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_of_an_image_is_a_positioned_error(tmp_path, capsys):
+    from PIL import Image
+    png = tmp_path / "digit7.png"
+    Image.new("RGB", (28, 28)).save(png)
+    rc, out, err = spiral(capsys, "check", png, TICKS)
+    assert rc == 1 and out.startswith(f"{TICKS}: ok")   # the good file is still checked
+    assert err.startswith(f"{png}:1:1: not a UTF-8 text file")
+
+
+def test_version(capsys):
+    import spiral_dsl
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"spiral-dsl {spiral_dsl.__version__}"
+
+
+def test_the_package_version_is_the_project_version():
+    import tomllib
+
+    import spiral_dsl
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert spiral_dsl.__version__ == project["version"]
+
+
+# ---------------------------------------------------------------------------- command plugins
+PLUGIN = '''
+def add_commands(sub):
+    p = sub.add_parser("hello", help="a plugin command")
+    p.add_argument("name")
+    p.set_defaults(func=lambda args: print(f"hello {args.name}") or 0)
+'''
+
+
+def _install_plugin(tmp_path, monkeypatch, module: str, source: str, target: str):
+    """A real distribution on sys.path: its metadata declares ``target`` in the group."""
+    (tmp_path / f"{module}.py").write_text(source)
+    info = tmp_path / f"{module}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[spiral_dsl.commands]\n{module} = {target}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_installed_plugins_add_commands_through_the_entry_point_group(tmp_path, monkeypatch, capsys):
+    _install_plugin(tmp_path, monkeypatch, "spiral_hello", PLUGIN, "spiral_hello:add_commands")
+    assert spiral(capsys, "hello", "world") == (0, "hello world\n", "")
+
+
+def test_a_broken_plugin_is_reported_and_the_language_commands_still_work(tmp_path, monkeypatch, capsys):
+    _install_plugin(tmp_path, monkeypatch, "spiral_broken", "raise RuntimeError('boom')\n",
+                    "spiral_broken:add_commands")
+    rc, out, err = spiral(capsys, "check", TICKS)
+    assert rc == 0 and out.startswith(f"{TICKS}: ok")
+    assert "the 'spiral_broken' commands are unavailable" in err and "boom" in err
+
+
+def test_a_plugin_that_is_not_installed_is_skipped_silently(monkeypatch, capsys):
+    from spiral_dsl import cli
+    monkeypatch.setitem(cli.KNOWN_PLUGINS, "absent", "no_such_package.cli:add_commands")
+    assert spiral(capsys, "check", TICKS)[2] == ""
+
+
+def test_synth_declares_its_commands_in_the_entry_point_group():
+    """pyproject.toml and the source-checkout fallback name the same function, and it is the
+    one that adds the learning commands."""
+    import tomllib
+
+    from spiral_dsl.cli import COMMAND_GROUP, KNOWN_PLUGINS, build_parser
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"][COMMAND_GROUP] == KNOWN_PLUGINS == {"synth": "synth.cli:add_commands"}
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert {"check", "render", "train", "synthesize", "sample", "eval"} <= set(commands)

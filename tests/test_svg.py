@@ -29,7 +29,7 @@ def test_svg_paths_follow_strokes():
     assert [x.get("d") for x in found] == ["M 4 6 Q 8 8 10 12", "M 10 12 Q 15 16 20 20"]
     assert found[0].get("stroke") == "#ff0000" and found[0].get("stroke-width") == "6"
     assert found[0].get("stroke-opacity") == "0.5" and found[0].get("stroke-linecap") == "round"
-    assert p._repr_svg_() == p.to_svg() == to_svg(p) == to_svg("paint", p.settings, list(p))
+    assert p.to_svg() == to_svg(p) == to_svg("paint", p.settings, list(p))
     assert to_svg(list(p), p.settings) == p.to_svg()
 
 
@@ -100,11 +100,5 @@ def test_invalid_values_are_rejected(bad):
 
 def test_scene_programs_have_no_svg():
     p = Program.parse("scene\nplace cube at (1, 1) size small color #ff0000")
-    assert p._repr_svg_() is None
     with pytest.raises(SplTypeError):
         p.to_svg()
-
-
-def test_png_repr():
-    png = Program.parse("paint\nmove to (1, 1)")._repr_png_()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
