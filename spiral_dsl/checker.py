@@ -5,6 +5,8 @@ slots of ``place``). Names are visible after their definition until the end of t
 a name may be defined once per block (an inner block may shadow). Definitions are not
 recursive: a ``def`` cannot call itself (later definitions are not yet visible, so mutual
 recursion cannot be written). Value ranges are checked by lowering, where values are known.
+A ``brush`` setting must name a brush of the brush library (:mod:`spiral_dsl.brushes`), so an
+unknown brush is an error here, at the setting, not when rendering.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import math
 from dataclasses import dataclass
 
 from . import ast as A
-from .errors import SplNameError, SplRangeError, SplTypeError
+from .brushes import check_brush_name
+from .errors import SplError, SplNameError, SplRangeError, SplTypeError
 from .settings import DEFAULTS, INT_RANGES
 
 __all__ = ["check", "check_settings", "infer"]
@@ -74,6 +77,11 @@ def check_settings(header: A.Header, spans: dict | None = None) -> dict:
             value = int(value)
         elif isinstance(want, str) and not isinstance(value, str):
             raise SplTypeError(f"setting {key} must be a string like \"{want}\"").at(span)
+        elif key == "brush":
+            try:
+                check_brush_name(value)
+            except SplError as e:
+                raise e.at(span) from None
         elif isinstance(want, A.Color):
             if not isinstance(value, A.Color):
                 raise SplTypeError(f"setting {key} must be a colour like #ffffff").at(span)

@@ -4,14 +4,21 @@ Lark's exceptions never leak: every parse failure is an :class:`SplSyntaxError` 
 line, column and a caret excerpt. A statement whose arguments are all literals (and, for a
 stroke, names its ``via``) becomes a core statement directly, so printing a core program and
 parsing it back gives the same program.
+
+Hostile text is bounded before it can cost much: the text's size (``LIMITS.source_bytes``),
+the depth of nesting (``LIMITS.nesting``, measured on lark's tree without recursion, before
+any recursive pass runs) and the number of core statements (``LIMITS.core_statements``, counted
+while the fast path reads). Lines are counted at ``\n`` only, as lark counts them, and
+whitespace is the grammar's (space, tab, form feed, carriage return) on both paths.
 """
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -21,9 +28,13 @@ from lark.exceptions import (
 )
 
 from . import ast as A
-from .errors import SplError, SplSyntaxError
+from .errors import SplError, SplLimitError, SplRangeError, SplSyntaxError, source_line
+from .limits import LIMITS
 
-__all__ = ["parse", "grammar_text", "ParsedProgram"]
+__all__ = ["parse", "parse_with_lark", "read_metadata", "read_source", "grammar_text",
+           "ParsedProgram", "METADATA_PREFIX"]
+
+METADATA_PREFIX = "// @"
 
 # Friendly names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -103,7 +114,7 @@ class _ToAst(Transformer):
         return -_number_value(children[0])
 
     def setting_string(self, meta, children):
-        return _unescape(str(children[0]))
+        return _unescape(children[0], self.filename)
 
     def setting_color(self, meta, children):
         return A.Color.from_hex(str(children[0]))
@@ -201,12 +212,25 @@ setattr(_ToAst, "def", _ToAst.def_)
 
 
 def _number_value(tok) -> float:
-    return float(str(tok))
+    value = float(str(tok))
+    if value == float("inf"):  # more than 308 digits before the point
+        raise SplRangeError(f"number {str(tok)!r} is too large; numbers must be finite "
+                            "(below 1.8e308)").at(A.Span("", tok.line, tok.column, tok.end_line,
+                                                         tok.end_column))
+    return value
 
 
-def _unescape(text: str) -> str:
-    import ast as pyast
-    return pyast.literal_eval(text)
+def _unescape(tok: Token, filename: str) -> str:
+    """The value of a string token: JSON's escapes (``\\"`` ``\\\\`` ``\\n`` ``\\u00e9`` ...),
+    no raw control characters, no lone surrogates (the printer writes strings this way)."""
+    try:
+        value = json.loads(str(tok))
+        value.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise SplSyntaxError(
+            "invalid string: use JSON escapes (\\\" \\\\ \\n \\t \\uXXXX), no control "
+            "characters and no lone surrogates").at(_tok_span(filename, tok)) from None
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -232,15 +256,23 @@ def _keyword(terminal: str) -> str:
 # the action decoder write), are read with one regular expression a line. Anything else --
 # sugar, several statements on a line, any error -- goes to lark, which is the definition of
 # the syntax; tests check that both give the same AST on generated core programs.
+# Whitespace is the grammar's (common.WS: space, tab, form feed, carriage return and the
+# newline the lines are split at), never Python's wider \s or str.strip().
+_WS_CHARS = " \t\f\r"
+_S = r"[ \t\f\r]"
 _N = r"(-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+))"
-_P = rf"\(\s*{_N}\s*,\s*{_N}\s*\)"
-_C = rf"(?:(#[0-9a-fA-F]{{6}})|rgb\(\s*{_N}\s*,\s*{_N}\s*,\s*{_N}\s*\))"
-_TAIL = r"\s*(?://.*)?$"
-_MOVE = re.compile(rf"move\s+to\s*{_P}{_TAIL}")
-_STROKE = re.compile(rf"stroke\s+via\s*{_P}\s*to\s*{_P}\s*pressure\s+{_N}\s+size\s+{_N}\s+color\s+{_C}{_TAIL}")
-_PLACE = re.compile(rf"place\s+([a-z]+)\s+at\s*{_P}\s*size\s+([a-z]+)\s+color\s+{_C}{_TAIL}")
-_HEADER = re.compile(r"(paint|scene)((?:\s+[A-Za-z_][A-Za-z0-9_]*=(?:-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\\]*\"))*)" + _TAIL)
-_SETTING = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\\]*\")")
+_P = rf"\({_S}*{_N}{_S}*,{_S}*{_N}{_S}*\)"
+_C = rf"(?:(#[0-9a-fA-F]{{6}})|rgb\({_S}*{_N}{_S}*,{_S}*{_N}{_S}*,{_S}*{_N}{_S}*\))"
+_TAIL = rf"{_S}*(?://.*)?$"
+_MOVE = re.compile(rf"move{_S}+to{_S}*{_P}{_TAIL}")
+_STROKE = re.compile(rf"stroke{_S}+via{_S}*{_P}{_S}*to{_S}*{_P}{_S}*pressure{_S}+{_N}{_S}+size"
+                     rf"{_S}+{_N}{_S}+color{_S}+{_C}{_TAIL}")
+_PLACE = re.compile(rf"place{_S}+([a-z]+){_S}+at{_S}*{_P}{_S}*size{_S}+([a-z]+){_S}+color"
+                    rf"{_S}+{_C}{_TAIL}")
+# a string setting on the fast path has no escapes and no control characters
+_VALUE = r"(?:-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\x00-\x1f]*\")"
+_HEADER = re.compile(rf"(paint|scene)((?:{_S}+[A-Za-z_][A-Za-z0-9_]*={_VALUE})*){_TAIL}")
+_SETTING = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)=({_VALUE})")
 _NUMBER = re.compile(_N + "$")
 
 
@@ -252,12 +284,15 @@ def _color(groups) -> A.Color:
 def _fast_parse(text: str, filename: str):
     """``(header, body, setting_spans)`` for a core-only program, else ``None``."""
     header, body, spans = None, [], {}
+    limit = LIMITS.core_statements
     for number, raw in enumerate(text.split("\n"), 1):
-        line = raw.strip()
+        line = raw.strip(_WS_CHARS)
         if not line or line.startswith("//"):
             continue
-        column = len(raw) - len(raw.lstrip()) + 1
-        span = A.Span(filename, number, column, number, column + len(line.rstrip()))
+        column = len(raw) - len(raw.lstrip(_WS_CHARS)) + 1
+        span = A.Span(filename, number, column, number, column + len(line))
+        if len(body) >= limit:  # every line from here on is one more core statement
+            raise SplLimitError(_too_many_core_statements()).at(span, text)
         if header is None:
             m = _HEADER.match(line)
             if m is None:
@@ -309,51 +344,151 @@ def _fast_parse(text: str, filename: str):
     return header, tuple(body), spans
 
 
+def _too_many_core_statements() -> str:
+    return (f"the program has more than core_statements={LIMITS.core_statements:,} "
+            "statements (a limit, see docs/language.md#limits)")
+
+
+def _check_size(text: str, filename: str) -> None:
+    if not isinstance(text, str):
+        raise SplSyntaxError(f"a program is text (str), not {type(text).__name__}",
+                             filename=filename)
+    if len(text) > LIMITS.source_bytes:
+        raise SplLimitError(f"the program text has {len(text):,} characters, more than "
+                            f"source_bytes={LIMITS.source_bytes:,} (a limit, see "
+                            "docs/language.md#limits)", filename=filename)
+
+
 def parse(text: str, filename: str = "<string>"):
-    """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`."""
+    """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`
+    (or :class:`SplLimitError` past a limit), positioned in ``filename``."""
+    _check_size(text, filename)
     fast = _fast_parse(text, filename)
     if fast is not None:
         return fast
     return parse_with_lark(text, filename)
 
 
+def _end_position(text: str) -> tuple[int, int]:
+    """Line and column just past the last character that is not whitespace (lines end at
+    ``\n``): where an unexpected end of file is reported."""
+    text = text.rstrip(_WS_CHARS + "\n")
+    last = text.rfind("\n")
+    return text.count("\n") + 1, len(text) - last
+
+
+def _token_text(tok) -> str:
+    text = str(tok)
+    return repr(text) if len(text) <= 40 else repr(text[:30]) + f" (a {len(text):,}-character token)"
+
+
+#: Rules that nest: each counts one level of ``LIMITS.nesting``.
+_NESTING_RULES = frozenset({"add", "sub", "mul", "div", "neg", "point", "rgb", "lerp", "mix",
+                            "repeat", "def"})
+
+
+def _check_nesting(tree: Tree, filename: str, text: str) -> None:
+    """Raise :class:`SplLimitError` at the first node nested deeper than ``LIMITS.nesting``
+    (an explicit stack: this runs before any recursive pass over the tree)."""
+    limit = LIMITS.nesting
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in _NESTING_RULES:
+            depth += 1
+            if depth > limit:
+                meta = node.meta
+                raise SplLimitError(
+                    f"nesting deeper than nesting={limit} (a limit, see docs/language.md#limits)"
+                    "; a long chain like a + b + c + ... nests one level per operator: "
+                    "split it with let").at(
+                    A.Span(filename, meta.line, meta.column, meta.end_line, meta.end_column), text)
+        stack.extend((c, depth) for c in node.children if isinstance(c, Tree))
+
+
 def parse_with_lark(text: str, filename: str = "<string>"):
     """:func:`parse` through lark alone (the definition of the syntax)."""
-    lines = text.splitlines()
+    _check_size(text, filename)
 
     def error(message: str, line: int, column: int) -> SplSyntaxError:
-        src = lines[line - 1] if 1 <= line <= len(lines) else None
         return SplSyntaxError(message, filename=filename, line=line, column=column,
-                              source_line=src)
+                              source_line=source_line(text, line))
 
     try:
         tree = _lark().parse(text)
     except UnexpectedCharacters as e:
         raise error(f"unexpected character {text[e.pos_in_stream]!r}", e.line, e.column) from None
     except UnexpectedEOF as e:
-        line = max(len(lines), 1)
         raise error(f"unexpected end of file; expected {_describe_expected(e.expected)}",
-                    line, len(lines[-1]) + 1 if lines else 1) from None
+                    *_end_position(text)) from None
     except UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END":
-            line = max(len(lines), 1)
-            col = len(lines[-1]) + 1 if lines else 1
             raise error(f"unexpected end of file; expected {_describe_expected(e.expected)}",
-                        line, col) from None
-        raise error(f"unexpected {str(tok)!r}; expected {_describe_expected(e.expected)}",
+                        *_end_position(text)) from None
+        raise error(f"unexpected {_token_text(tok)}; expected {_describe_expected(e.expected)}",
                     tok.line, tok.column) from None
     except UnexpectedInput as e:  # any other lark parse failure
         raise error(str(e).splitlines()[0], getattr(e, "line", 1), getattr(e, "column", 1)) from None
+    _check_nesting(tree, filename, text)
     try:
         header, body, setting_spans = _ToAst(filename).transform(tree)
     except VisitError as e:
         inner = e.orig_exc
         if isinstance(inner, SplError):
-            if inner.line is not None and inner.source_line is None:
-                inner = type(inner)(inner.message, filename=inner.filename, line=inner.line,
-                                    column=inner.column,
-                                    source_line=lines[inner.line - 1] if inner.line <= len(lines) else None)
-            raise inner from None
+            if not inner.filename and inner.line is not None:
+                inner = type(inner)(inner.message, filename=filename, line=inner.line,
+                                    column=inner.column)
+            raise inner.with_source(text) from None
         raise
     return header, body, setting_spans
+
+
+def read_metadata(text: str, filename: str = "<string>") -> dict:
+    """The metadata of a program text: its leading ``// @key: value`` lines, in order.
+
+    A key must be non-empty and without surrounding spaces, a value one line; anything else
+    is a :class:`SplSyntaxError` at that line (``// @: note`` has no key).
+    """
+    meta = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.startswith(METADATA_PREFIX):
+            break
+        key, _, value = line[len(METADATA_PREFIX):].partition(":")
+        key, value = key.strip(_WS_CHARS), value.strip(_WS_CHARS)
+        problem = ("has no key" if not key else
+                   "has a key with surrounding spaces" if key != key.strip() else
+                   "has a carriage return inside its value" if "\r" in value else None)
+        if problem:
+            raise SplSyntaxError(
+                f"metadata line {problem}; write {METADATA_PREFIX}key: value, or put a space "
+                "after // for an ordinary comment", filename=filename, line=number,
+                column=len(METADATA_PREFIX) + 1, source_line=source_line(text, number))
+        meta[key] = value
+    return meta
+
+
+def read_source(path) -> str:
+    """The text of a program file: at most ``LIMITS.source_bytes`` bytes (checked before
+    reading), UTF-8 (a bad byte is a :class:`SplSyntaxError` at its line and column)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > LIMITS.source_bytes:
+            raise SplLimitError(f"{path} has {size:,} bytes, more than source_bytes="
+                                f"{LIMITS.source_bytes:,} (a limit, see docs/language.md#limits)")
+        with open(path, "rb") as f:
+            data = f.read(LIMITS.source_bytes + 1)
+    except OSError as e:
+        raise SplError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > LIMITS.source_bytes:  # grew since the stat
+        raise SplLimitError(f"{path} has more than source_bytes={LIMITS.source_bytes:,} bytes "
+                            "(a limit, see docs/language.md#limits)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SplSyntaxError(f"not UTF-8 text: byte 0x{data[e.start]:02x} cannot be decoded "
+                             "(is this an image or a binary file?)", filename=str(path),
+                             line=line, column=column) from None
