@@ -27,7 +27,7 @@ from .errors import SplBackendError, SplLimitError, SplRangeError
 from .limits import LIMITS
 
 __all__ = ["ENV", "SYSTEM_DIRS", "APT_HINT", "brush_dirs", "brush_names", "brush_path",
-           "brush_json", "check_brush_name", "use_brush_dirs"]
+           "brush_json", "check_brush_name", "use_brush_dirs", "refresh"]
 
 ENV = "SPIRAL_BRUSH_DIR"
 APT_HINT = "apt-get install libmypaint-1.5-1 mypaint-brushes"
@@ -84,16 +84,20 @@ def _lookup(name: str) -> tuple[Path | None, dict[str, Path]]:
     env = os.environ.get(ENV, "")
     index = _index(env)
     if name not in index:  # maybe added since the index was built
-        _dirs.cache_clear()
-        _index.cache_clear()
+        refresh()
         index = _index(env)
     return index.get(name), index
 
 
-def brush_names() -> tuple[str, ...]:
-    """Every brush name found, like ``classic/dry_brush``, sorted."""
+def refresh() -> None:
+    """Forget the cached folder listings (they are also rebuilt when a name is not found)."""
     _dirs.cache_clear()
     _index.cache_clear()
+
+
+def brush_names() -> tuple[str, ...]:
+    """Every brush name found, like ``classic/dry_brush``, sorted."""
+    refresh()
     return tuple(sorted(_index(os.environ.get(ENV, ""))))
 
 
