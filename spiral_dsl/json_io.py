@@ -125,9 +125,8 @@ class _Decoder:
             self.fail(where, f"expected {_wanted(classes)}, got {_describe(v)}")
         kind = v.get("node")
         if not isinstance(kind, str) or kind not in classes:
-            got = (f"a {kind} node" if kind in _FIELDS else
-                   f"unknown node {kind!r}" if isinstance(kind, str) else
-                   f'"node": {_describe(kind)}')
+            got = (f'"node": {_describe(kind)}' if not isinstance(kind, str) else
+                   f"a {kind} node" if kind in _FIELDS else f"unknown node {kind!r}")
             self.fail(where, f"expected {_wanted(classes)}, got {got}")
         fields = _FIELDS[kind]
         if kind in _NESTING:
