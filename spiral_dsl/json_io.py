@@ -2,7 +2,8 @@
 
 Every AST node is an object ``{"node": "<ClassName>", <field>: <value>, ...}`` so the full
 surface program (``let``, ``def``, ``repeat``, expressions) survives a round trip. Spans are
-not stored. The schema version ``spl`` must be the integer 1.
+not stored. The schema version ``spl`` must be the integer 1. Expressions are read into the
+parser's normal form (:func:`spiral_dsl.ast.fold_expr`).
 
 Reading is strict: every field has one expected shape (:data:`_FIELDS`), checked before a
 node is built, so a malformed document is one :class:`SplSyntaxError` naming its JSON path
@@ -144,7 +145,10 @@ class _Decoder:
             if field not in v:
                 self.fail(where, f"{kind} lacks its field {field!r}")
             kwargs[field] = self.value(v[field], f"{where}.{field}", shape, depth)
-        return _CLASSES[kind](**kwargs)
+        node = _CLASSES[kind](**kwargs)
+        # the parser's normal form (``-3`` is a number, ``rgb`` of numbers a colour literal),
+        # so that printing and parsing a loaded program gives it back
+        return A.fold_expr(node) if kind in ("Neg", "RgbExpr") else node
 
     def value(self, v, where: str, shape, depth: int):
         if shape == _NUMBER:

@@ -214,7 +214,7 @@ setattr(_ToAst, "def", _ToAst.def_)
 def _number_value(tok) -> float:
     value = float(str(tok))
     if value == float("inf"):  # more than 308 digits before the point
-        raise SplRangeError(f"number {str(tok)!r} is too large; numbers must be finite "
+        raise SplRangeError(f"number {_token_text(tok)} is too large; numbers must be finite "
                             "(below 1.8e308)").at(A.Span("", tok.line, tok.column, tok.end_line,
                                                          tok.end_column))
     return value
@@ -260,7 +260,8 @@ def _keyword(terminal: str) -> str:
 # newline the lines are split at), never Python's wider \s or str.strip().
 _WS_CHARS = " \t\f\r"
 _S = r"[ \t\f\r]"
-_N = r"(-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+))"
+# at most 300 digits before the point: longer numbers (which may overflow a float) go to lark
+_N = r"(-?(?:[0-9]{1,300}(?:\.[0-9]+)?|\.[0-9]+))"
 _P = rf"\({_S}*{_N}{_S}*,{_S}*{_N}{_S}*\)"
 _C = rf"(?:(#[0-9a-fA-F]{{6}})|rgb\({_S}*{_N}{_S}*,{_S}*{_N}{_S}*,{_S}*{_N}{_S}*\))"
 _TAIL = rf"{_S}*(?://.*)?$"
