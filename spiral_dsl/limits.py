@@ -30,10 +30,12 @@ class Limits:
 
     nesting: int = 100
     """Depth of nesting: blocks (``def``, ``repeat``) and expression nodes inside one another;
-    ``a + b + c`` is two levels (``+`` is left-associative), ``-(-x)`` two, ``((x))`` none."""
+    ``a + b + c`` is two levels (``+`` is left-associative), ``-(-x)`` two, ``((x))`` none.
+    Also the depth of calls inside calls while lowering."""
 
-    source_bytes: int = 50_000_000
-    """Size of a program's text or JSON form, in UTF-8 bytes."""
+    source_bytes: int = 20_000_000
+    """Size of a program's text or JSON form: characters of a string, bytes of a file (checked
+    before reading it)."""
 
     paint_area: float = 50_000_000.0
     """Painted area of a paint program, in square pixels: per stroke, the length of its
