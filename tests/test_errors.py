@@ -61,6 +61,14 @@ CASES = [
     ("paint\nrepeat i in 0..(1, 1) { }", SplTypeError, 2, 16),
     ("paint\nrepeat i in 0..100001 {\n  move to (1, 1)\n}", SplLimitError, 3, 3),
     ("paint\nrepeat i in 0..100000000 { }", SplLimitError, 2, 1),
+    # issue 13: hostile input gets positioned SplErrors, never a Python error
+    ("paint\nrepeat i in 0..99999 { let a = (i+i+i+i+i) * (i+i+i+i+i) }", SplLimitError, 2, 1),
+    ("paint\nlet a = " + "-" * 150 + "1", SplLimitError, 2, 109),
+    ('paint brush="\\x"', SplSyntaxError, 1, 13),
+    ('paint brush="/etc/passwd"', SplRangeError, 1, 7),
+    ("// @: note\npaint", SplSyntaxError, 1, 5),
+    ("paint\nmove\xa0to (1, 1)", SplSyntaxError, 2, 5),
+    ("paint\nlet a = 1\nmove to (1, 1)\v", SplSyntaxError, 3, 15),
 ]
 
 
@@ -73,7 +81,7 @@ def test_error_class_and_position(source, error, line, column):
     text = str(e)
     first, src, caret = text.splitlines()[:3]
     assert first.startswith(f"prog.spl:{line}:{column}: ")
-    assert src == source.splitlines()[line - 1]
+    assert src == source.split("\n")[line - 1]  # lines end at \n only, as positions count them
     assert caret == " " * (column - 1) + "^"
 
 
