@@ -79,7 +79,7 @@ def test_error_class_and_position(source, error, line, column):
     e = info.value
     assert (e.filename, e.line, e.column) == ("prog.spl", line, column), str(e)
     text = str(e)
-    first, src, caret = text.splitlines()[:3]
+    first, src, caret = text.split("\n")[:3]
     assert first.startswith(f"prog.spl:{line}:{column}: ")
     assert src == source.split("\n")[line - 1]  # lines end at \n only, as positions count them
     assert caret == " " * (column - 1) + "^"
