@@ -37,6 +37,11 @@ class Limits:
     """Size of a program's text or JSON form: characters of a string, bytes of a file (checked
     before reading it)."""
 
+    sugar_source_bytes: int = 1_000_000
+    """Size of a program text read by the full parser (lark, about 10,000 statements a second):
+    any text that is not only core statements one a line (sugar, several statements on a
+    line). Core statements one a line are read by a fast path, up to ``source_bytes``."""
+
     paint_area: float = 50_000_000.0
     """Painted area of a paint program, in square pixels: per stroke, the length of its
     control polygon × the brush diameter + one dab (π size²), summed. Checked while lowering

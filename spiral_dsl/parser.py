@@ -283,7 +283,8 @@ def _color(groups) -> A.Color:
 
 
 def _fast_parse(text: str, filename: str):
-    """``(header, body, setting_spans)`` for a core-only program, else ``None``."""
+    """``(header, body, setting_spans)`` for a core-only program, else the number of the first
+    line that is not one core statement (or the last line, when there is no header)."""
     header, body, spans = None, [], {}
     limit = LIMITS.core_statements
     for number, raw in enumerate(text.split("\n"), 1):
@@ -297,12 +298,12 @@ def _fast_parse(text: str, filename: str):
         if header is None:
             m = _HEADER.match(line)
             if m is None:
-                return None
+                return number
             settings = {}
             for sm in _SETTING.finditer(m.group(2)):
                 key, value = sm.groups()
                 if key in settings:
-                    return None
+                    return number
                 if value.startswith("#"):
                     settings[key] = A.Color.from_hex(value)
                 elif value.startswith('"'):
@@ -310,7 +311,7 @@ def _fast_parse(text: str, filename: str):
                 elif _NUMBER.match(value):
                     settings[key] = float(value)
                 else:
-                    return None
+                    return number
                 spans[key] = A.Span(filename, number, column + m.start(2) + sm.start(),
                                     number, column + m.start(2) + sm.end())
             header = A.Header(m.group(1), tuple(sorted(settings.items())), span)
@@ -319,29 +320,29 @@ def _fast_parse(text: str, filename: str):
         if first == "s":
             m = _STROKE.match(line)
             if m is None:
-                return None
+                return number
             g = m.groups()
             body.append(A.Stroke(A.Point(float(g[2]), float(g[3])), A.Point(float(g[0]), float(g[1])),
                                  float(g[4]), float(g[5]), _color(g[6:10]), span))
         elif first == "m":
             m = _MOVE.match(line)
             if m is None:
-                return None
+                return number
             body.append(A.Move(A.Point(float(m.group(1)), float(m.group(2))), span))
         elif first == "p":
             m = _PLACE.match(line)
             if m is None:
-                return None
+                return number
             g = m.groups()
             i, j = float(g[1]), float(g[2])
             if (g[0] not in A.SHAPES or g[3] not in A.SIZE_CLASSES or not i.is_integer()
                     or not j.is_integer()):
-                return None
+                return number
             body.append(A.Place(g[0], (int(i), int(j)), g[3], _color(g[4:8]), span))
         else:
-            return None
+            return number
     if header is None:
-        return None
+        return number
     return header, tuple(body), spans
 
 
@@ -365,9 +366,22 @@ def parse(text: str, filename: str = "<string>"):
     (or :class:`SplLimitError` past a limit), positioned in ``filename``."""
     _check_size(text, filename)
     fast = _fast_parse(text, filename)
-    if fast is not None:
+    if isinstance(fast, tuple):
         return fast
+    _check_sugar_size(text, filename, fast)
     return parse_with_lark(text, filename)
+
+
+def _check_sugar_size(text: str, filename: str, line: int = 1) -> None:
+    """Bound what lark reads (about 10,000 statements a second): a text that is not only core
+    statements one a line may have at most ``LIMITS.sugar_source_bytes`` characters."""
+    if len(text) > LIMITS.sugar_source_bytes:
+        raise SplLimitError(
+            f"the program text has {len(text):,} characters and is not only core statements "
+            "one a line (from this line on), more than "
+            f"sugar_source_bytes={LIMITS.sugar_source_bytes:,} (a limit, see "
+            "docs/language.md#limits): use core statements, one a line, for long programs", filename=filename, line=line,
+            column=1, source_line=source_line(text, line))
 
 
 def _end_position(text: str) -> tuple[int, int]:
@@ -410,6 +424,7 @@ def _check_nesting(tree: Tree, filename: str, text: str) -> None:
 def parse_with_lark(text: str, filename: str = "<string>"):
     """:func:`parse` through lark alone (the definition of the syntax)."""
     _check_size(text, filename)
+    _check_sugar_size(text, filename)
 
     def error(message: str, line: int, column: int) -> SplSyntaxError:
         return SplSyntaxError(message, filename=filename, line=line, column=column,
