@@ -9,13 +9,14 @@ Hostile text is bounded before it can cost much: the text's size (``LIMITS.sourc
 the depth of nesting (``LIMITS.nesting``, measured on lark's tree without recursion, before
 any recursive pass runs) and the number of core statements (``LIMITS.core_statements``, counted
 while the fast path reads). Lines are counted at ``\n`` only, as lark counts them, and
-whitespace is the grammar's (space, tab, form feed, carriage return) on both paths.
+whitespace is the grammar's (space, tab, form feed, carriage return) on both paths. Programs of
+core statements one a line take the fast path (:mod:`spiral_dsl.fast_parse`); all others are
+read by lark, at most ``LIMITS.sugar_source_bytes`` of them.
 """
 from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -29,12 +30,11 @@ from lark.exceptions import (
 
 from . import ast as A
 from .errors import SplError, SplLimitError, SplRangeError, SplSyntaxError, source_line
+from .fast_parse import fast_parse
 from .limits import LIMITS
+from .source import WS_CHARS as _WS_CHARS
 
-__all__ = ["parse", "parse_with_lark", "read_metadata", "read_source", "grammar_text",
-           "ParsedProgram", "METADATA_PREFIX"]
-
-METADATA_PREFIX = "// @"
+__all__ = ["parse", "parse_with_lark", "grammar_text", "ParsedProgram"]
 
 # Friendly names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -251,106 +251,6 @@ def _keyword(terminal: str) -> str:
     return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
 
 
-# ---------------------------------------------------------------------------- fast path
-# Programs made only of core statements, one a line (what the printer, the synthesizer and
-# the action decoder write), are read with one regular expression a line. Anything else --
-# sugar, several statements on a line, any error -- goes to lark, which is the definition of
-# the syntax; tests check that both give the same AST on generated core programs.
-# Whitespace is the grammar's (common.WS: space, tab, form feed, carriage return and the
-# newline the lines are split at), never Python's wider \s or str.strip().
-_WS_CHARS = " \t\f\r"
-_S = r"[ \t\f\r]"
-# at most 300 digits before the point: longer numbers (which may overflow a float) go to lark
-_N = r"(-?(?:[0-9]{1,300}(?:\.[0-9]+)?|\.[0-9]+))"
-_P = rf"\({_S}*{_N}{_S}*,{_S}*{_N}{_S}*\)"
-_C = rf"(?:(#[0-9a-fA-F]{{6}})|rgb\({_S}*{_N}{_S}*,{_S}*{_N}{_S}*,{_S}*{_N}{_S}*\))"
-_TAIL = rf"{_S}*(?://.*)?$"
-_MOVE = re.compile(rf"move{_S}+to{_S}*{_P}{_TAIL}")
-_STROKE = re.compile(rf"stroke{_S}+via{_S}*{_P}{_S}*to{_S}*{_P}{_S}*pressure{_S}+{_N}{_S}+size"
-                     rf"{_S}+{_N}{_S}+color{_S}+{_C}{_TAIL}")
-_PLACE = re.compile(rf"place{_S}+([a-z]+){_S}+at{_S}*{_P}{_S}*size{_S}+([a-z]+){_S}+color"
-                    rf"{_S}+{_C}{_TAIL}")
-# a string setting on the fast path has no escapes and no control characters
-_VALUE = r"(?:-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\x00-\x1f]*\")"
-_HEADER = re.compile(rf"(paint|scene)((?:{_S}+[A-Za-z_][A-Za-z0-9_]*={_VALUE})*){_TAIL}")
-_SETTING = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)=({_VALUE})")
-_NUMBER = re.compile(_N + "$")
-
-
-def _color(groups) -> A.Color:
-    hex_, r, g, b = groups
-    return A.Color.from_hex(hex_) if hex_ else A.Color(float(r), float(g), float(b))
-
-
-def _fast_parse(text: str, filename: str):
-    """``(header, body, setting_spans)`` for a core-only program, else the number of the first
-    line that is not one core statement (or the last line, when there is no header)."""
-    header, body, spans = None, [], {}
-    limit = LIMITS.core_statements
-    for number, raw in enumerate(text.split("\n"), 1):
-        line = raw.strip(_WS_CHARS)
-        if not line or line.startswith("//"):
-            continue
-        column = len(raw) - len(raw.lstrip(_WS_CHARS)) + 1
-        span = A.Span(filename, number, column, number, column + len(line))
-        if len(body) >= limit:  # every line from here on is one more core statement
-            raise SplLimitError(_too_many_core_statements()).at(span, text)
-        if header is None:
-            m = _HEADER.match(line)
-            if m is None:
-                return number
-            settings = {}
-            for sm in _SETTING.finditer(m.group(2)):
-                key, value = sm.groups()
-                if key in settings:
-                    return number
-                if value.startswith("#"):
-                    settings[key] = A.Color.from_hex(value)
-                elif value.startswith('"'):
-                    settings[key] = value[1:-1]
-                elif _NUMBER.match(value):
-                    settings[key] = float(value)
-                else:
-                    return number
-                spans[key] = A.Span(filename, number, column + m.start(2) + sm.start(),
-                                    number, column + m.start(2) + sm.end())
-            header = A.Header(m.group(1), tuple(sorted(settings.items())), span)
-            continue
-        first = line[0]
-        if first == "s":
-            m = _STROKE.match(line)
-            if m is None:
-                return number
-            g = m.groups()
-            body.append(A.Stroke(A.Point(float(g[2]), float(g[3])), A.Point(float(g[0]), float(g[1])),
-                                 float(g[4]), float(g[5]), _color(g[6:10]), span))
-        elif first == "m":
-            m = _MOVE.match(line)
-            if m is None:
-                return number
-            body.append(A.Move(A.Point(float(m.group(1)), float(m.group(2))), span))
-        elif first == "p":
-            m = _PLACE.match(line)
-            if m is None:
-                return number
-            g = m.groups()
-            i, j = float(g[1]), float(g[2])
-            if (g[0] not in A.SHAPES or g[3] not in A.SIZE_CLASSES or not i.is_integer()
-                    or not j.is_integer()):
-                return number
-            body.append(A.Place(g[0], (int(i), int(j)), g[3], _color(g[4:8]), span))
-        else:
-            return number
-    if header is None:
-        return number
-    return header, tuple(body), spans
-
-
-def _too_many_core_statements() -> str:
-    return (f"the program has more than core_statements={LIMITS.core_statements:,} "
-            "statements (a limit, see docs/language.md#limits)")
-
-
 def _check_size(text: str, filename: str) -> None:
     if not isinstance(text, str):
         raise SplSyntaxError(f"a program is text (str), not {type(text).__name__}",
@@ -365,7 +265,7 @@ def parse(text: str, filename: str = "<string>"):
     """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`
     (or :class:`SplLimitError` past a limit), positioned in ``filename``."""
     _check_size(text, filename)
-    fast = _fast_parse(text, filename)
+    fast = fast_parse(text, filename)
     if isinstance(fast, tuple):
         return fast
     _check_sugar_size(text, filename, fast)
@@ -458,53 +358,3 @@ def parse_with_lark(text: str, filename: str = "<string>"):
             raise inner.with_source(text) from None
         raise
     return header, body, setting_spans
-
-
-def read_metadata(text: str, filename: str = "<string>") -> dict:
-    """The metadata of a program text: its leading ``// @key: value`` lines, in order.
-
-    A key must be non-empty and without surrounding spaces, a value one line; anything else
-    is a :class:`SplSyntaxError` at that line (``// @: note`` has no key).
-    """
-    meta = {}
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line.startswith(METADATA_PREFIX):
-            break
-        key, _, value = line[len(METADATA_PREFIX):].partition(":")
-        key, value = key.strip(_WS_CHARS), value.strip(_WS_CHARS)
-        problem = ("has no key" if not key else
-                   "has a key with surrounding spaces" if key != key.strip() else
-                   "has a carriage return inside its value" if "\r" in value else None)
-        if problem:
-            raise SplSyntaxError(
-                f"metadata line {problem}; write {METADATA_PREFIX}key: value, or put a space "
-                "after // for an ordinary comment", filename=filename, line=number,
-                column=len(METADATA_PREFIX) + 1, source_line=source_line(text, number))
-        meta[key] = value
-    return meta
-
-
-def read_source(path) -> str:
-    """The text of a program file: at most ``LIMITS.source_bytes`` bytes (checked before
-    reading), UTF-8 (a bad byte is a :class:`SplSyntaxError` at its line and column)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > LIMITS.source_bytes:
-            raise SplLimitError(f"{path} has {size:,} bytes, more than source_bytes="
-                                f"{LIMITS.source_bytes:,} (a limit, see docs/language.md#limits)")
-        with open(path, "rb") as f:
-            data = f.read(LIMITS.source_bytes + 1)
-    except OSError as e:
-        raise SplError(f"cannot read {path}: {e.strerror or e}") from None
-    if len(data) > LIMITS.source_bytes:  # grew since the stat
-        raise SplLimitError(f"{path} has more than source_bytes={LIMITS.source_bytes:,} bytes "
-                            "(a limit, see docs/language.md#limits)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise SplSyntaxError(f"not UTF-8 text: byte 0x{data[e.start]:02x} cannot be decoded "
-                             "(is this an image or a binary file?)", filename=str(path),
-                             line=line, column=column) from None

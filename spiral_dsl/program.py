@@ -19,12 +19,12 @@ from . import json_io
 from .checker import check, check_settings
 from .errors import SplError, SplTypeError
 from .lower import lower
-from .parser import METADATA_PREFIX as _META_PREFIX
 from .parser import parse as _parse
-from .parser import read_metadata as _read_metadata
-from .parser import read_source as _read_source
 from .printer import print_program
 from .settings import resolve
+from .source import METADATA_PREFIX as _META_PREFIX
+from .source import read_metadata as _read_metadata
+from .source import read_source as _read_source
 
 __all__ = ["Program", "write_atomic"]
 

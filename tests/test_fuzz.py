@@ -23,7 +23,8 @@ import pytest
 
 from spiral_dsl import Program, SplError
 from spiral_dsl import ast as A
-from spiral_dsl.parser import _fast_parse, parse_with_lark
+from spiral_dsl.fast_parse import fast_parse
+from spiral_dsl.parser import parse_with_lark
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_SECONDS = 1.0  # generous: a case is a small file; the limits keep each one far below
@@ -210,7 +211,7 @@ def _load_spl(text: str):
 
 def _check_spl(text: str, outcome) -> None:
     # the fast path reads only what the grammar reads, to the same AST
-    fast = _fast_parse(text, "fuzz.spl")
+    fast = fast_parse(text, "fuzz.spl")
     if isinstance(fast, tuple):
         try:
             slow = parse_with_lark(text, "fuzz.spl")

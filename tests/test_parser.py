@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from spiral_dsl import Program, SplError, SplLimitError, SplRangeError, SplSyntaxError
 from spiral_dsl.limits import LIMITS
-from spiral_dsl.parser import parse, parse_with_lark, read_metadata, read_source
+from spiral_dsl.parser import parse, parse_with_lark
+from spiral_dsl.source import read_metadata, read_source
 from spiral_dsl.testing import programs
 
 
@@ -203,9 +204,9 @@ def test_only_core_programs_may_be_long(monkeypatch):
 
 
 def test_the_fast_path_stops_at_the_core_statement_limit(monkeypatch):
-    import spiral_dsl.parser as P
+    import spiral_dsl.fast_parse as F
     from spiral_dsl.limits import Limits
-    monkeypatch.setattr(P, "LIMITS", Limits(core_statements=3))
+    monkeypatch.setattr(F, "LIMITS", Limits(core_statements=3))
     with pytest.raises(SplLimitError, match="core_statements=3") as info:
         parse("paint\n" + "move to (1, 1)\n" * 5, filename="c.spl")
     assert info.value.line == 5

@@ -1,0 +1,1 @@
+"""The test suite, a package so that tests/synth does not shadow the real ``synth`` package."""
