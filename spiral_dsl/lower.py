@@ -20,7 +20,8 @@ from . import ast as A
 from .errors import SplLimitError, SplRangeError, SplTypeError
 from .limits import LIMITS, painted_area
 
-__all__ = ["lower", "check_core", "expression_size", "MAX_CORE_STATEMENTS", "MAX_WORK"]
+__all__ = ["lower", "check_core", "expression_size", "painted_area_of", "check_render_cost",
+           "MAX_CORE_STATEMENTS", "MAX_WORK"]
 
 #: Kept for callers of earlier versions: the values of ``LIMITS.core_statements``/``work``.
 MAX_CORE_STATEMENTS = LIMITS.core_statements
@@ -129,6 +130,30 @@ class _Closure:
 def lower(body, settings: dict, domain: str) -> tuple:
     """Core statements of a checked program body (``settings`` complete, with defaults)."""
     return _Lowerer(settings, domain).run(body)
+
+
+def painted_area_of(core) -> float:
+    """The painted area of core paint statements (:func:`spiral_dsl.limits.painted_area`
+    summed), in square canvas units; the pen starts at (0, 0)."""
+    area, x, y = 0.0, 0.0, 0.0
+    for s in core:
+        if type(s) is A.Stroke:
+            area += painted_area(x, y, s.via, s.to, s.size)
+        x, y = s.to.x, s.to.y
+    return area
+
+
+def check_render_cost(core, settings: dict, size: int | None) -> None:
+    """Raise :class:`SplLimitError` when rendering the lowered paint program ``core`` at
+    ``size`` pixels (default: the canvas) would paint more than ``LIMITS.paint_area`` square
+    pixels; for a renderer to call before its loop (scene statements cost nothing here)."""
+    canvas = settings["canvas"]
+    pixels = canvas if size is None else size
+    area = painted_area_of(s for s in core if type(s) in (A.Move, A.Stroke)) * (pixels / canvas) ** 2
+    if area > LIMITS.paint_area:
+        raise SplLimitError(f"rendering at {pixels}×{pixels} px would paint about {area:,.0f} "
+                            f"square pixels, more than paint_area={LIMITS.paint_area:,.0f} "
+                            f"{_LIMITS_DOC}; render smaller")
 
 
 def expression_size(e) -> int:

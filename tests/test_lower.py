@@ -1,5 +1,6 @@
 """spiral_dsl.lower: lowering evaluates sugar into core statements, range-checks values where
 they are computed, and bounds its work (statements, loop iterations and expression nodes)."""
+import math
 import time
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from spiral_dsl import Program, SplLimitError
 from spiral_dsl import ast as A
 from spiral_dsl.limits import LIMITS
-from spiral_dsl.lower import expression_size
+from spiral_dsl.lower import check_render_cost, expression_size, painted_area_of
 from spiral_dsl.parser import parse
 from spiral_dsl.testing import programs
 
@@ -124,3 +125,15 @@ def test_painted_area_is_bounded_while_lowering():
     p = Program.parse("paint\nrepeat i in 0..1000 {\n  stroke via (64, 0) to (64, 64) pressure 1 "
                       "size 8 color #000000\n}")
     assert len(p) == 1000
+
+
+def test_render_cost_is_known_before_the_render_loop():
+    p = Program.parse("paint canvas=64\nmove to (0, 32)\nstroke via (32, 32) to (64, 32) "
+                      "pressure 1 size 2 color #000000")
+    assert painted_area_of(p) == pytest.approx(64 * 4 + math.pi * 4)
+    check_render_cost(list(p), p.settings, None)
+    check_render_cost(list(p), p.settings, 4096)  # 64× the canvas: about 1.1e6 square pixels
+    big = Program.parse("paint canvas=64\nstroke via (64, 0) to (64, 64) pressure 1 size 64 "
+                        "color #000000")
+    with pytest.raises(SplLimitError, match=r"at 4096×4096 px .* more than paint_area="):
+        check_render_cost(list(big), big.settings, 4096)
