@@ -138,7 +138,7 @@ def check_settings(settings: dict, size) -> tuple[int, int]:
     check_color(bg, None)
     if not (isinstance(pixels, numbers.Integral) and not isinstance(pixels, bool)
             and 1 <= pixels <= MAX_PIXELS):
-        raise SplRangeError(f"size={size!r} must be an integer number of pixels in "
+        raise SplRangeError(f"size={size!r} is out of range: an integer number of pixels in "
                             f"[1, {MAX_PIXELS}] (render_side={MAX_PIXELS} is a limit, see "
                             "docs/language.md#limits)")
     return int(canvas), int(pixels)
