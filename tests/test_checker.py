@@ -2,9 +2,10 @@
 checked statically, each error at the source of the problem."""
 import pytest
 
-from spiral_dsl import Program, SplNameError, SplRangeError, SplTypeError
+from spiral_dsl import Program, SplLimitError, SplNameError, SplRangeError, SplTypeError
 from spiral_dsl import ast as A
 from spiral_dsl.checker import check, check_settings
+from spiral_dsl.limits import LIMITS
 
 
 def test_defaults_fill_omitted_settings():
@@ -40,3 +41,17 @@ def test_unknown_domain_and_non_statements_are_type_errors():
         check(A.Header("sculpt"), ())
     with pytest.raises(SplTypeError, match="not a statement"):
         check(A.Header("paint"), (A.Number(1.0),))
+
+
+def test_a_deep_program_built_in_python_is_a_limit_error():
+    # text and JSON are bounded while reading; the checker bounds what Python code builds
+    expr = A.Number(1.0)
+    for _ in range(5000):
+        expr = A.BinOp("+", expr, A.Number(1.0))
+    with pytest.raises(SplLimitError, match=f"nesting={LIMITS.nesting}"):
+        Program.from_statements([A.Let("a", expr)])
+    body = (A.Move(A.Point(1, 1)),)
+    for _ in range(LIMITS.nesting + 1):
+        body = (A.Repeat("i", A.Number(0.0), A.Number(1.0), body),)
+    with pytest.raises(SplLimitError, match=f"nesting={LIMITS.nesting}"):
+        Program.from_statements(body)
