@@ -5,6 +5,11 @@ slots of ``place``). Names are visible after their definition until the end of t
 a name may be defined once per block (an inner block may shadow). Definitions are not
 recursive: a ``def`` cannot call itself (later definitions are not yet visible, so mutual
 recursion cannot be written). Value ranges are checked by lowering, where values are known.
+A ``brush`` setting must name a brush of the brush library (:mod:`spiral_dsl.brushes`), so an
+unknown brush is an error here, at the setting, not when rendering. Nesting is bounded by
+``LIMITS.nesting`` here too (the parser and the JSON reader bound it first for their inputs),
+so a deep program built in Python is a :class:`SplLimitError`, not a ``RecursionError`` in a
+later pass.
 """
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ import math
 from dataclasses import dataclass
 
 from . import ast as A
-from .errors import SplNameError, SplRangeError, SplTypeError
+from .brushes import check_brush_name
+from .errors import SplError, SplLimitError, SplNameError, SplRangeError, SplTypeError
+from .limits import LIMITS
 from .settings import DEFAULTS, INT_RANGES
 
 __all__ = ["check", "check_settings", "infer"]
@@ -74,6 +81,11 @@ def check_settings(header: A.Header, spans: dict | None = None) -> dict:
             value = int(value)
         elif isinstance(want, str) and not isinstance(value, str):
             raise SplTypeError(f"setting {key} must be a string like \"{want}\"").at(span)
+        elif key == "brush":
+            try:
+                check_brush_name(value)
+            except SplError as e:
+                raise e.at(span) from None
         elif isinstance(want, A.Color):
             if not isinstance(value, A.Color):
                 raise SplTypeError(f"setting {key} must be a colour like #ffffff").at(span)
@@ -99,9 +111,18 @@ def check(header: A.Header, body, setting_spans: dict | None = None) -> None:
     _Checker(header.domain).block(body, _Scope(), current_def=())
 
 
+def _deeper(depth: int, span) -> int:
+    depth += 1
+    if depth > LIMITS.nesting:
+        raise SplLimitError(f"nesting deeper than nesting={LIMITS.nesting} (a limit, see "
+                            "docs/language.md#limits)").at(span)
+    return depth
+
+
 class _Checker:
     def __init__(self, domain: str):
         self.domain = domain
+        self.depth = 0  # blocks (def, repeat) around the statement being checked
 
     def block(self, body, scope: _Scope, current_def: tuple) -> None:
         """``current_def``: the signatures of the definitions being checked, outermost first."""
@@ -114,7 +135,7 @@ class _Checker:
                                f"{self.domain} program").at(stmt.span)
 
     def _expect(self, expr, want: str, scope: _Scope, what: str) -> None:
-        got = infer(expr, scope)
+        got = infer(expr, scope, self.depth)
         if got != want:
             raise SplTypeError(f"{what} must be a {want}, not a {got}").at(expr.span)
 
@@ -144,7 +165,7 @@ class _Checker:
                 self._expect(s.cell, POINT, scope, "cell")
                 self._expect(s.color, COLOR, scope, "color")
         elif isinstance(s, A.Let):
-            value_type = infer(s.value, scope)
+            value_type = infer(s.value, scope, self.depth)
             scope.define(s.name, value_type, s.span)
         elif isinstance(s, A.Def):
             seen = set()
@@ -161,7 +182,9 @@ class _Checker:
             scope.define(s.name, signature, s.span)
             # the def's own name is visible in its body so that a call to it (or to any
             # enclosing definition) is reported as recursion rather than as an undefined name
+            outer, self.depth = self.depth, _deeper(self.depth, s.span)
             self.block(s.body, inner, current_def=current_def + (signature,))
+            self.depth = outer
         elif isinstance(s, A.CallStmt):
             sig = scope.lookup(s.name)
             if any(sig is d for d in current_def):
@@ -178,11 +201,13 @@ class _Checker:
             for arg, p in zip(s.args, sig.params):
                 self._expect(arg, p.type, scope, f"argument {p.name!r} of {s.name}()")
         elif isinstance(s, A.Repeat):
+            outer, self.depth = self.depth, _deeper(self.depth, s.span)
             self._expect(s.start, NUM, scope, "repeat start")
             self._expect(s.end, NUM, scope, "repeat end")
             inner = _Scope(scope)
             inner.define(s.var, NUM, s.span)
             self.block(s.body, inner, current_def)
+            self.depth = outer
         else:
             raise SplTypeError(f"not a statement: {type(s).__name__}").at(getattr(s, "span", None))
 
@@ -201,8 +226,14 @@ _BINOP_TYPES = {
 }
 
 
-def infer(e, scope: _Scope) -> str:
-    """The type of expression ``e`` in ``scope``; raise on a type or name error."""
+_NESTING = (A.PointExpr, A.RgbExpr, A.Neg, A.BinOp, A.CallExpr)
+
+
+def infer(e, scope: _Scope, depth: int = 0) -> str:
+    """The type of expression ``e`` in ``scope``, ``depth`` levels deep already; raise on a
+    type or name error, or past ``LIMITS.nesting``."""
+    if isinstance(e, _NESTING):
+        depth = _deeper(depth, e.span)
     if isinstance(e, A.Number):
         return NUM
     if isinstance(e, A.ColorLit):
@@ -216,29 +247,29 @@ def infer(e, scope: _Scope) -> str:
         return t
     if isinstance(e, A.PointExpr):
         for comp, axis in ((e.x, "x"), (e.y, "y")):
-            got = infer(comp, scope)
+            got = infer(comp, scope, depth)
             if got != NUM:
                 raise SplTypeError(f"point {axis} coordinate must be a Num, not a {got}").at(comp.span)
         return POINT
     if isinstance(e, A.RgbExpr):
         for comp in (e.r, e.g, e.b):
-            got = infer(comp, scope)
+            got = infer(comp, scope, depth)
             if got != NUM:
                 raise SplTypeError(f"rgb() component must be a Num, not a {got}").at(comp.span)
         return COLOR
     if isinstance(e, A.Neg):
-        t = infer(e.operand, scope)
+        t = infer(e.operand, scope, depth)
         if t == COLOR:
             raise SplTypeError("cannot negate a Color").at(e.span)
         return t
     if isinstance(e, A.BinOp):
-        lt, rt = infer(e.left, scope), infer(e.right, scope)
+        lt, rt = infer(e.left, scope, depth), infer(e.right, scope, depth)
         out = _BINOP_TYPES.get((e.op, lt, rt))
         if out is None:
             raise SplTypeError(f"cannot apply {e.op!r} to {lt} and {rt}").at(e.span)
         return out
     if isinstance(e, A.CallExpr):
-        types = [infer(a, scope) for a in e.args]
+        types = [infer(a, scope, depth) for a in e.args]
         if e.func == "lerp":
             if len(types) != 3:
                 raise SplTypeError(f"lerp() takes 3 arguments (p, q, t), got {len(types)}").at(e.span)

@@ -4,8 +4,52 @@ Every error carries a position (``filename``, 1-based ``line`` and ``column``) a
 ``message``; ``str(error)`` is ``file:line:col: message`` followed by the source line and a
 caret, like a compiler. Errors that have no source position (a bad value passed from Python)
 leave ``line`` as ``None`` and print only the message.
+
+Lines are counted at ``\n`` only (as the parser counts them; a ``\r`` before it is dropped
+from the excerpt), and what an error prints is bounded: the message by
+``LIMITS.error_message_chars``, the source excerpt by a window of
+``LIMITS.error_excerpt_chars`` around the caret.
 """
 from __future__ import annotations
+
+from .limits import LIMITS
+
+
+def source_line(text: str | None, line: int | None) -> str | None:
+    """Line ``line`` (1-based, lines end at ``\n``) of ``text``, or ``None`` outside it."""
+    if text is None or line is None or line < 1:
+        return None
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    end = text.find("\n", start)
+    out = text[start:] if end < 0 else text[start:end]
+    return out[:-1] if out.endswith("\r") else out
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 5
+    return f"{text[:keep - keep // 3]} ... {text[len(text) - keep // 3:]}"
+
+
+def _excerpt(src: str, column: int) -> tuple[str, int]:
+    """A window of the source line around ``column`` and the caret's column within it."""
+    width = LIMITS.error_excerpt_chars
+    if len(src) <= width:
+        return src, column
+    start = max(0, min(column - 1 - width // 2, len(src) - width))
+    window = src[start:start + width]
+    caret = column - start
+    if start > 0:
+        window, caret = "..." + window, caret + 3
+    if start + width < len(src):
+        window += "..."
+    return window, caret
 
 
 class SplError(Exception):
@@ -13,7 +57,7 @@ class SplError(Exception):
 
     def __init__(self, message: str, *, filename: str | None = None, line: int | None = None,
                  column: int | None = None, source_line: str | None = None):
-        self.message = message
+        self.message = shorten(str(message), LIMITS.error_message_chars)
         self.filename = filename
         self.line = line
         self.column = column
@@ -24,13 +68,15 @@ class SplError(Exception):
         """Return this error positioned at ``span`` (a :class:`~spiral_dsl.ast.Span`)."""
         if span is None:
             return self
-        line_text = None
-        if source is not None:
-            lines = source.splitlines()
-            if 1 <= span.line <= len(lines):
-                line_text = lines[span.line - 1]
         return type(self)(self.message, filename=span.filename, line=span.line,
-                          column=span.column, source_line=line_text)
+                          column=span.column, source_line=source_line(source, span.line))
+
+    def with_source(self, source: str | None) -> SplError:
+        """This error with its source line filled in from ``source`` (when it has a line)."""
+        if self.line is None or self.source_line is not None or source is None:
+            return self
+        return type(self)(self.message, filename=self.filename, line=self.line,
+                          column=self.column, source_line=source_line(source, self.line))
 
     def __str__(self) -> str:
         if self.line is None:
@@ -38,8 +84,9 @@ class SplError(Exception):
         head = f"{self.filename or '<string>'}:{self.line}:{self.column}: {self.message}"
         if self.source_line is None:
             return head
-        caret = " " * (max(self.column, 1) - 1) + "^"
-        return f"{head}\n{self.source_line}\n{caret}"
+        src, column = _excerpt(self.source_line, max(self.column or 1, 1))
+        caret = " " * (column - 1) + "^"
+        return f"{head}\n{src}\n{caret}"
 
     def __reduce__(self):  # picklable across processes (Ray, multiprocessing)
         return (_rebuild, (type(self), self.message, self.filename, self.line, self.column,

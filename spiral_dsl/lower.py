@@ -1,9 +1,16 @@
 """Lowering: evaluate ``let``, ``def``, ``repeat`` and expressions into core statements.
 
 Lowering also checks every value against its range, so an error in a computed value points at
-the expression that produced it. Limits keep any program finite and fast: at most
-``MAX_CORE_STATEMENTS`` core statements, at most ``MAX_WORK`` executed statements and loop
-iterations, and at most ``settings["objects"]`` objects in a scene.
+the expression that produced it. The limits of :mod:`spiral_dsl.limits` keep any program finite
+and fast, each checked before the work it bounds:
+
+* ``core_statements``: core statements emitted;
+* ``work``: 1 per executed statement, 1 per loop iteration, 1 per expression node evaluated
+  (a statement's cost is counted before its expressions are evaluated, and a ``repeat`` whose
+  iterations × static body cost would pass the limit fails before its first iteration);
+* ``nesting``: calls nested inside calls (a chain of definitions each calling the previous one);
+* ``paint_area``: the painted area of a paint program's strokes, at its own canvas size;
+* and at most ``settings["objects"]`` objects in a scene.
 """
 from __future__ import annotations
 
@@ -11,11 +18,16 @@ import math
 
 from . import ast as A
 from .errors import SplLimitError, SplRangeError, SplTypeError
+from .limits import LIMITS, painted_area
 
-__all__ = ["lower", "check_core", "MAX_CORE_STATEMENTS", "MAX_WORK"]
+__all__ = ["lower", "check_core", "expression_size", "painted_area_of", "check_render_cost",
+           "MAX_CORE_STATEMENTS", "MAX_WORK"]
 
-MAX_CORE_STATEMENTS = 100_000
-MAX_WORK = 1_000_000
+#: Kept for callers of earlier versions: the values of ``LIMITS.core_statements``/``work``.
+MAX_CORE_STATEMENTS = LIMITS.core_statements
+MAX_WORK = LIMITS.work
+_LIMITS_DOC = "(a limit, see docs/language.md#limits)"
+_ORIGIN = A.Point(0.0, 0.0)
 
 
 def _finite(x: float, what: str, span) -> float:
@@ -120,6 +132,68 @@ def lower(body, settings: dict, domain: str) -> tuple:
     return _Lowerer(settings, domain).run(body)
 
 
+def painted_area_of(core) -> float:
+    """The painted area of core paint statements (:func:`spiral_dsl.limits.painted_area`
+    summed), in square canvas units; the pen starts at (0, 0)."""
+    area, x, y = 0.0, 0.0, 0.0
+    for s in core:
+        if type(s) is A.Stroke:
+            area += painted_area(x, y, s.via, s.to, s.size)
+        x, y = s.to.x, s.to.y
+    return area
+
+
+def check_render_cost(core, settings: dict, size: int | None) -> None:
+    """Raise :class:`SplLimitError` when rendering the lowered paint program ``core`` at
+    ``size`` pixels (default: the canvas) would paint more than ``LIMITS.paint_area`` square
+    pixels; for a renderer to call before its loop (scene statements cost nothing here)."""
+    canvas = settings["canvas"]
+    pixels = canvas if size is None else size
+    area = painted_area_of(s for s in core if type(s) in (A.Move, A.Stroke)) * (pixels / canvas) ** 2
+    if area > LIMITS.paint_area:
+        raise SplLimitError(f"rendering at {pixels}×{pixels} px would paint about {area:,.0f} "
+                            f"square pixels, more than paint_area={LIMITS.paint_area:,.0f} "
+                            f"{_LIMITS_DOC}; render smaller")
+
+
+def expression_size(e) -> int:
+    """The number of expression nodes in ``e`` (its evaluation work), without recursion."""
+    n, stack = 0, [e]
+    while stack:
+        node = stack.pop()
+        n += 1
+        t = type(node)
+        if t is A.BinOp:
+            stack.append(node.left)
+            stack.append(node.right)
+        elif t is A.Neg:
+            stack.append(node.operand)
+        elif t is A.PointExpr:
+            stack.append(node.x)
+            stack.append(node.y)
+        elif t is A.RgbExpr:
+            stack.extend((node.r, node.g, node.b))
+        elif t is A.CallExpr:
+            stack.extend(node.args)
+    return n
+
+
+def _statement_expressions(s) -> tuple:
+    if isinstance(s, A.MoveStmt):
+        return (s.to,)
+    if isinstance(s, A.StrokeStmt):
+        return (s.to, s.pressure, s.size, s.color) + ((s.via,) if s.via is not None else ())
+    if isinstance(s, A.PlaceStmt):
+        return (s.cell, s.color)
+    if isinstance(s, A.Let):
+        return (s.value,)
+    if isinstance(s, A.CallStmt):
+        return s.args
+    if isinstance(s, A.Repeat):
+        return (s.start, s.end)
+    return ()
+
+
 class _Lowerer:
     def __init__(self, settings: dict, domain: str):
         self.settings = settings
@@ -127,6 +201,9 @@ class _Lowerer:
         self.out: list = []
         self.work = 0
         self.objects = 0
+        self.calls = 0                 # calls being executed, one inside another
+        self.area = 0.0                # painted area so far (paint), canvas units squared
+        self._costs: dict[int, int] = {}  # id(statement) → its cost (statements outlive this)
 
     def run(self, body) -> tuple:
         self.block(body, _Env())
@@ -134,28 +211,52 @@ class _Lowerer:
 
     def emit(self, stmt, spans=None) -> None:
         check_core(stmt, self.settings, spans)
-        if isinstance(stmt, A.Place):
+        if isinstance(stmt, A.Stroke):
+            pen = self.out[-1].to if self.out else _ORIGIN
+            self.area += painted_area(pen.x, pen.y, stmt.via, stmt.to, stmt.size)
+            if self.area > LIMITS.paint_area:
+                raise SplLimitError(
+                    f"the strokes so far paint about {self.area:,.0f} square canvas units, more "
+                    f"than paint_area={LIMITS.paint_area:,.0f} {_LIMITS_DOC}: too many or too "
+                    "large strokes").at(stmt.span)
+        elif isinstance(stmt, A.Place):
             self.objects += 1
             if self.objects > self.settings["objects"]:
                 raise SplLimitError(f"more than objects={self.settings['objects']} place "
                                     "statements; raise 'objects' in the header (at most 64)").at(stmt.span)
-        if len(self.out) >= MAX_CORE_STATEMENTS:
-            raise SplLimitError(f"the program lowers to more than {MAX_CORE_STATEMENTS:,} core "
-                                "statements").at(stmt.span)
+        if len(self.out) >= LIMITS.core_statements:
+            raise SplLimitError(f"the program lowers to more than core_statements="
+                                f"{LIMITS.core_statements:,} core statements "
+                                f"{_LIMITS_DOC}").at(stmt.span)
         self.out.append(stmt)
+
+    def cost(self, s) -> int:
+        """The work of executing statement ``s`` once, its blocks and calls not included."""
+        if type(s) in A.CORE_TYPES:
+            return 1
+        c = self._costs.get(id(s))
+        if c is None:
+            c = 1 + sum(expression_size(e) for e in _statement_expressions(s))
+            self._costs[id(s)] = c
+        return c
 
     def tick(self, span, n: int = 1) -> None:
         self.work += n
-        if self.work > MAX_WORK:
-            raise SplLimitError(f"lowering takes more than {MAX_WORK:,} steps; the program "
-                                "is too large").at(span)
+        if self.work > LIMITS.work:
+            raise SplLimitError(f"lowering takes more than work={LIMITS.work:,} steps "
+                                f"{_LIMITS_DOC}; the program is too large").at(span)
 
     def block(self, body, env: _Env) -> None:
         for stmt in body:
             self.statement(stmt, env)
 
     def statement(self, s, env: _Env) -> None:
-        self.tick(s.span)
+        if type(s) in A.CORE_TYPES:
+            self.work += 1
+        else:
+            self.work += self._costs.get(id(s)) or self.cost(s)
+        if self.work > LIMITS.work:
+            self.tick(s.span, 0)  # raises
         ev = self.eval
         if isinstance(s, A.CORE_TYPES):
             self.emit(s)
@@ -190,15 +291,30 @@ class _Lowerer:
             inner = _Env(closure.env)
             for p, arg in zip(closure.definition.params, s.args):
                 inner.values[p.name] = ev(arg, env)
+            if self.calls >= LIMITS.nesting:
+                raise SplLimitError(f"calls nested deeper than nesting={LIMITS.nesting} "
+                                    f"{_LIMITS_DOC}").at(s.span)
+            self.calls += 1
             self.block(closure.definition.body, inner)
+            self.calls -= 1
         elif isinstance(s, A.Repeat):
             start, end = self._bound(s.start, env, "start"), self._bound(s.end, env, "end")
-            if end > start:
-                self.tick(s.span, end - start)
+            if end <= start:
+                return
+            n = end - start
+            each = 1 + sum(self.cost(b) for b in s.body)
+            if self.work + n * each > LIMITS.work:
+                raise SplLimitError(
+                    f"this repeat needs at least {n:,} iterations × {each:,} steps = "
+                    f"{n * each:,} steps of work, more than work={LIMITS.work:,} "
+                    f"{_LIMITS_DOC} ({self.work:,} used before it)").at(s.span)
+            self.work += n  # one step per iteration, counted up front
+            body, var, statement = s.body, s.var, self.statement
             for k in range(start, end):
                 inner = _Env(env)
-                inner.values[s.var] = float(k)
-                self.block(s.body, inner)
+                inner.values[var] = float(k)
+                for stmt in body:
+                    statement(stmt, inner)
         else:
             raise SplRangeError(f"not a statement: {type(s).__name__}").at(getattr(s, "span", None))
 

@@ -4,14 +4,22 @@ Lark's exceptions never leak: every parse failure is an :class:`SplSyntaxError` 
 line, column and a caret excerpt. A statement whose arguments are all literals (and, for a
 stroke, names its ``via``) becomes a core statement directly, so printing a core program and
 parsing it back gives the same program.
+
+Hostile text is bounded before it can cost much: the text's size (``LIMITS.source_bytes``),
+the depth of nesting (``LIMITS.nesting``, measured on lark's tree without recursion, before
+any recursive pass runs) and the number of core statements (``LIMITS.core_statements``, counted
+while the fast path reads). Lines are counted at ``\n`` only, as lark counts them, and
+whitespace is the grammar's (space, tab, form feed, carriage return) on both paths. Programs of
+core statements one a line take the fast path (:mod:`spiral_dsl.fast_parse`); all others are
+read by lark, at most ``LIMITS.sugar_source_bytes`` of them.
 """
 from __future__ import annotations
 
 import functools
-import re
+import json
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -21,9 +29,12 @@ from lark.exceptions import (
 )
 
 from . import ast as A
-from .errors import SplError, SplSyntaxError
+from .errors import SplError, SplLimitError, SplRangeError, SplSyntaxError, source_line
+from .fast_parse import fast_parse
+from .limits import LIMITS
+from .source import WS_CHARS as _WS_CHARS
 
-__all__ = ["parse", "grammar_text", "ParsedProgram"]
+__all__ = ["parse", "parse_with_lark", "grammar_text", "ParsedProgram"]
 
 # Friendly names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -103,7 +114,7 @@ class _ToAst(Transformer):
         return -_number_value(children[0])
 
     def setting_string(self, meta, children):
-        return _unescape(str(children[0]))
+        return _unescape(children[0], self.filename)
 
     def setting_color(self, meta, children):
         return A.Color.from_hex(str(children[0]))
@@ -201,12 +212,25 @@ setattr(_ToAst, "def", _ToAst.def_)
 
 
 def _number_value(tok) -> float:
-    return float(str(tok))
+    value = float(str(tok))
+    if value == float("inf"):  # more than 308 digits before the point
+        raise SplRangeError(f"number {_token_text(tok)} is too large; numbers must be finite "
+                            "(below 1.8e308)").at(A.Span("", tok.line, tok.column, tok.end_line,
+                                                         tok.end_column))
+    return value
 
 
-def _unescape(text: str) -> str:
-    import ast as pyast
-    return pyast.literal_eval(text)
+def _unescape(tok: Token, filename: str) -> str:
+    """The value of a string token: JSON's escapes (``\\"`` ``\\\\`` ``\\n`` ``\\u00e9`` ...),
+    no raw control characters, no lone surrogates (the printer writes strings this way)."""
+    try:
+        value = json.loads(str(tok))
+        value.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise SplSyntaxError(
+            "invalid string: use JSON escapes (\\\" \\\\ \\n \\t \\uXXXX), no control "
+            "characters and no lone surrogates").at(_tok_span(filename, tok)) from None
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -227,133 +251,110 @@ def _keyword(terminal: str) -> str:
     return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
 
 
-# ---------------------------------------------------------------------------- fast path
-# Programs made only of core statements, one a line (what the printer, the synthesizer and
-# the action decoder write), are read with one regular expression a line. Anything else --
-# sugar, several statements on a line, any error -- goes to lark, which is the definition of
-# the syntax; tests check that both give the same AST on generated core programs.
-_N = r"(-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+))"
-_P = rf"\(\s*{_N}\s*,\s*{_N}\s*\)"
-_C = rf"(?:(#[0-9a-fA-F]{{6}})|rgb\(\s*{_N}\s*,\s*{_N}\s*,\s*{_N}\s*\))"
-_TAIL = r"\s*(?://.*)?$"
-_MOVE = re.compile(rf"move\s+to\s*{_P}{_TAIL}")
-_STROKE = re.compile(rf"stroke\s+via\s*{_P}\s*to\s*{_P}\s*pressure\s+{_N}\s+size\s+{_N}\s+color\s+{_C}{_TAIL}")
-_PLACE = re.compile(rf"place\s+([a-z]+)\s+at\s*{_P}\s*size\s+([a-z]+)\s+color\s+{_C}{_TAIL}")
-_HEADER = re.compile(r"(paint|scene)((?:\s+[A-Za-z_][A-Za-z0-9_]*=(?:-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\\]*\"))*)" + _TAIL)
-_SETTING = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9.]+|#[0-9a-fA-F]{6}|\"[^\"\\\\]*\")")
-_NUMBER = re.compile(_N + "$")
-
-
-def _color(groups) -> A.Color:
-    hex_, r, g, b = groups
-    return A.Color.from_hex(hex_) if hex_ else A.Color(float(r), float(g), float(b))
-
-
-def _fast_parse(text: str, filename: str):
-    """``(header, body, setting_spans)`` for a core-only program, else ``None``."""
-    header, body, spans = None, [], {}
-    for number, raw in enumerate(text.split("\n"), 1):
-        line = raw.strip()
-        if not line or line.startswith("//"):
-            continue
-        column = len(raw) - len(raw.lstrip()) + 1
-        span = A.Span(filename, number, column, number, column + len(line.rstrip()))
-        if header is None:
-            m = _HEADER.match(line)
-            if m is None:
-                return None
-            settings = {}
-            for sm in _SETTING.finditer(m.group(2)):
-                key, value = sm.groups()
-                if key in settings:
-                    return None
-                if value.startswith("#"):
-                    settings[key] = A.Color.from_hex(value)
-                elif value.startswith('"'):
-                    settings[key] = value[1:-1]
-                elif _NUMBER.match(value):
-                    settings[key] = float(value)
-                else:
-                    return None
-                spans[key] = A.Span(filename, number, column + m.start(2) + sm.start(),
-                                    number, column + m.start(2) + sm.end())
-            header = A.Header(m.group(1), tuple(sorted(settings.items())), span)
-            continue
-        first = line[0]
-        if first == "s":
-            m = _STROKE.match(line)
-            if m is None:
-                return None
-            g = m.groups()
-            body.append(A.Stroke(A.Point(float(g[2]), float(g[3])), A.Point(float(g[0]), float(g[1])),
-                                 float(g[4]), float(g[5]), _color(g[6:10]), span))
-        elif first == "m":
-            m = _MOVE.match(line)
-            if m is None:
-                return None
-            body.append(A.Move(A.Point(float(m.group(1)), float(m.group(2))), span))
-        elif first == "p":
-            m = _PLACE.match(line)
-            if m is None:
-                return None
-            g = m.groups()
-            i, j = float(g[1]), float(g[2])
-            if (g[0] not in A.SHAPES or g[3] not in A.SIZE_CLASSES or not i.is_integer()
-                    or not j.is_integer()):
-                return None
-            body.append(A.Place(g[0], (int(i), int(j)), g[3], _color(g[4:8]), span))
-        else:
-            return None
-    if header is None:
-        return None
-    return header, tuple(body), spans
+def _check_size(text: str, filename: str) -> None:
+    if not isinstance(text, str):
+        raise SplSyntaxError(f"a program is text (str), not {type(text).__name__}",
+                             filename=filename)
+    if len(text) > LIMITS.source_bytes:
+        raise SplLimitError(f"the program text has {len(text):,} characters, more than "
+                            f"source_bytes={LIMITS.source_bytes:,} (a limit, see "
+                            "docs/language.md#limits)", filename=filename)
 
 
 def parse(text: str, filename: str = "<string>"):
-    """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`."""
-    fast = _fast_parse(text, filename)
-    if fast is not None:
+    """Parse ``text`` into ``(header, body, setting_spans)``; raise :class:`SplSyntaxError`
+    (or :class:`SplLimitError` past a limit), positioned in ``filename``."""
+    _check_size(text, filename)
+    fast = fast_parse(text, filename)
+    if isinstance(fast, tuple):
         return fast
+    _check_sugar_size(text, filename, fast)
     return parse_with_lark(text, filename)
+
+
+def _check_sugar_size(text: str, filename: str, line: int = 1) -> None:
+    """Bound what lark reads (about 10,000 statements a second): a text that is not only core
+    statements one a line may have at most ``LIMITS.sugar_source_bytes`` characters."""
+    if len(text) > LIMITS.sugar_source_bytes:
+        raise SplLimitError(
+            f"the program text has {len(text):,} characters and is not only core statements "
+            "one a line (from this line on), more than "
+            f"sugar_source_bytes={LIMITS.sugar_source_bytes:,} (a limit, see "
+            "docs/language.md#limits): use core statements, one a line, for long programs", filename=filename, line=line,
+            column=1, source_line=source_line(text, line))
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    """Line and column just past the last character that is not whitespace (lines end at
+    ``\n``): where an unexpected end of file is reported."""
+    text = text.rstrip(_WS_CHARS + "\n")
+    last = text.rfind("\n")
+    return text.count("\n") + 1, len(text) - last
+
+
+def _token_text(tok) -> str:
+    text = str(tok)
+    return repr(text) if len(text) <= 40 else repr(text[:30]) + f" (a {len(text):,}-character token)"
+
+
+#: Rules that nest: each counts one level of ``LIMITS.nesting``.
+_NESTING_RULES = frozenset({"add", "sub", "mul", "div", "neg", "point", "rgb", "lerp", "mix",
+                            "repeat", "def"})
+
+
+def _check_nesting(tree: Tree, filename: str, text: str) -> None:
+    """Raise :class:`SplLimitError` at the first node nested deeper than ``LIMITS.nesting``
+    (an explicit stack: this runs before any recursive pass over the tree)."""
+    limit = LIMITS.nesting
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in _NESTING_RULES:
+            depth += 1
+            if depth > limit:
+                meta = node.meta
+                raise SplLimitError(
+                    f"nesting deeper than nesting={limit} (a limit, see docs/language.md#limits)"
+                    "; a long chain like a + b + c + ... nests one level per operator: "
+                    "split it with let").at(
+                    A.Span(filename, meta.line, meta.column, meta.end_line, meta.end_column), text)
+        stack.extend((c, depth) for c in node.children if isinstance(c, Tree))
 
 
 def parse_with_lark(text: str, filename: str = "<string>"):
     """:func:`parse` through lark alone (the definition of the syntax)."""
-    lines = text.splitlines()
+    _check_size(text, filename)
+    _check_sugar_size(text, filename)
 
     def error(message: str, line: int, column: int) -> SplSyntaxError:
-        src = lines[line - 1] if 1 <= line <= len(lines) else None
         return SplSyntaxError(message, filename=filename, line=line, column=column,
-                              source_line=src)
+                              source_line=source_line(text, line))
 
     try:
         tree = _lark().parse(text)
     except UnexpectedCharacters as e:
         raise error(f"unexpected character {text[e.pos_in_stream]!r}", e.line, e.column) from None
     except UnexpectedEOF as e:
-        line = max(len(lines), 1)
         raise error(f"unexpected end of file; expected {_describe_expected(e.expected)}",
-                    line, len(lines[-1]) + 1 if lines else 1) from None
+                    *_end_position(text)) from None
     except UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END":
-            line = max(len(lines), 1)
-            col = len(lines[-1]) + 1 if lines else 1
             raise error(f"unexpected end of file; expected {_describe_expected(e.expected)}",
-                        line, col) from None
-        raise error(f"unexpected {str(tok)!r}; expected {_describe_expected(e.expected)}",
+                        *_end_position(text)) from None
+        raise error(f"unexpected {_token_text(tok)}; expected {_describe_expected(e.expected)}",
                     tok.line, tok.column) from None
     except UnexpectedInput as e:  # any other lark parse failure
         raise error(str(e).splitlines()[0], getattr(e, "line", 1), getattr(e, "column", 1)) from None
+    _check_nesting(tree, filename, text)
     try:
         header, body, setting_spans = _ToAst(filename).transform(tree)
     except VisitError as e:
         inner = e.orig_exc
         if isinstance(inner, SplError):
-            if inner.line is not None and inner.source_line is None:
-                inner = type(inner)(inner.message, filename=inner.filename, line=inner.line,
-                                    column=inner.column,
-                                    source_line=lines[inner.line - 1] if inner.line <= len(lines) else None)
-            raise inner from None
+            if not inner.filename and inner.line is not None:
+                inner = type(inner)(inner.message, filename=filename, line=inner.line,
+                                    column=inner.column)
+            raise inner.with_source(text) from None
         raise
     return header, body, setting_spans

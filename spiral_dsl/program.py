@@ -15,25 +15,19 @@ from types import MappingProxyType
 from . import ast as A
 from . import json_io
 from .checker import check, check_settings
-from .errors import SplError, SplSyntaxError, SplTypeError
+from .errors import SplError, SplTypeError
 from .io import write_atomic
 from .lower import lower
 from .parser import parse as _parse
 from .printer import print_program
 from .settings import resolve
+from .source import METADATA_PREFIX as _META_PREFIX
+from .source import read_metadata as _read_metadata
+from .source import read_source as _read_source
 
 __all__ = ["Program"]
 
-_META_PREFIX = "// @"
 
-
-def _with_source(err: SplError, text: str) -> SplError:
-    if err.line is None or err.source_line is not None:
-        return err
-    lines = text.splitlines()
-    src = lines[err.line - 1] if 1 <= err.line <= len(lines) else None
-    return type(err)(err.message, filename=err.filename, line=err.line, column=err.column,
-                     source_line=src)
 
 
 def _check_metadata(metadata) -> dict:
@@ -47,16 +41,6 @@ def _check_metadata(metadata) -> dict:
             raise SplError(f"metadata value for {key!r} must be one line, got {value!r}")
         out[key] = value.strip()
     return out
-
-
-def _read_metadata(text: str) -> dict:
-    meta = {}
-    for line in text.splitlines():
-        if not line.startswith(_META_PREFIX):
-            break
-        key, _, value = line[len(_META_PREFIX):].partition(":")
-        meta[key.strip()] = value.strip()
-    return meta
 
 
 class Program:
@@ -73,7 +57,7 @@ class Program:
             settings = resolve(header.domain, check_settings(header, _setting_spans))
             core = lower(body, settings, header.domain)
         except SplError as e:
-            raise (_with_source(e, _source) if _source is not None else e) from None
+            raise e.with_source(_source) from None
         # integer settings are stored as ints so equal headers print the same
         header = A.Header(header.domain, tuple(sorted(check_settings(header).items())), header.span)
         object.__setattr__(self, "_header", header)
@@ -91,27 +75,16 @@ class Program:
     def parse(cls, text: str, filename: str = "<string>") -> Program:
         """Parse and check ``text``; errors are positioned at ``filename:line:col``."""
         header, body, setting_spans = _parse(text, filename)
-        return cls(header, body, metadata=_read_metadata(text), _source=text,
+        return cls(header, body, metadata=_read_metadata(text, filename), _source=text,
                    _setting_spans=setting_spans)
 
     @classmethod
     def load(cls, path) -> Program:
         """Read a ``.spl`` file (or a ``.json`` file in the JSON form)."""
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise SplError(f"cannot read {path}: {e.strerror}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:  # e.g. an image given where a program is expected
-            line = data.count(b"\n", 0, e.start) + 1
-            column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-            raise SplSyntaxError(f"not a UTF-8 text file (byte 0x{data[e.start]:02x}); a program "
-                                 "is .spl text or its .json form", filename=str(path), line=line,
-                                 column=column) from None
+        text = _read_source(path)  # bounded, UTF-8, errors as SplError
         if path.suffix == ".json":
-            return cls.from_json(text)
+            return cls.from_json(text, filename=str(path))
         return cls.parse(text, filename=str(path))
 
     @classmethod
@@ -122,15 +95,12 @@ class Program:
                    metadata=metadata)
 
     @classmethod
-    def from_json(cls, obj) -> Program:
-        """From the JSON form: a ``dict`` or its text."""
-        if isinstance(obj, (str, bytes)):
-            try:
-                obj = json.loads(obj)
-            except json.JSONDecodeError as e:
-                raise SplError(f"invalid JSON: {e.msg}", filename="<json>", line=e.lineno,
-                               column=e.colno) from None
-        header, body, metadata = json_io.from_obj(obj)
+    def from_json(cls, obj, filename: str = "<json>") -> Program:
+        """From the JSON form: a ``dict`` or its text (validated strictly; errors name the
+        JSON path, e.g. ``body[2].value.left``)."""
+        if isinstance(obj, (str, bytes, bytearray)):
+            obj = json_io.loads(obj, filename)
+        header, body, metadata = json_io.from_obj(obj, filename)
         return cls(header, body, metadata=metadata)
 
     # ------------------------------------------------------------------ views

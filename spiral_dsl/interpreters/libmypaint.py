@@ -2,28 +2,30 @@
 
 Debian's ``libmypaint-1.5-1`` package ships libmypaint 1.6 as ``libmypaint-1.5.so.1``; set
 ``SPIRAL_LIBMYPAINT=/path/to/libmypaint.so`` to load another build. Brushes come from Debian's
-``mypaint-brushes`` (``/usr/share/mypaint-data/{1.0,2.0}/brushes``) or ``SPIRAL_BRUSH_DIR``.
+``mypaint-brushes`` (``/usr/share/mypaint-data/{1.0,2.0}/brushes``) or the folders in
+``SPIRAL_BRUSH_DIR``, by name only (see :mod:`spiral_dsl.brushes`).
 
 ``mypaint_brush_stroke_to`` is declared with libmypaint 1.3's eight arguments: 1.6 keeps that
 symbol ABI-compatible (it calls the internal stroke function with view zoom 1, view rotation 0
 and barrel rotation 0, checked by disassembling the Debian build) and adds the wider
 ``mypaint_brush_stroke_to_2`` for ``MyPaintSurface2``. So the same declaration drives 1.3, the
 version SPIRAL pinned, and 1.6.
+
+Brush lookup lives in :mod:`spiral_dsl.brushes` (no native code: the checker uses it too);
+its functions are re-exported here.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..errors import SplBackendError, SplRangeError
+from ..brushes import APT_HINT, brush_dirs, brush_json, brush_names, brush_path
+from ..errors import SplBackendError
 
 __all__ = ["Binding", "load", "brush_dirs", "brush_names", "brush_path", "brush_json", "TILE",
            "FIX15", "APT_HINT", "LIBRARY_NAMES", "SYMBOLS"]
 
-APT_HINT = "apt-get install libmypaint-1.5-1 mypaint-brushes"
 TILE = 64          # MYPAINT_TILE_SIZE: surfaces are stored as 64×64 RGBA tiles
 FIX15 = 1 << 15    # libmypaint's fixed-point 1.0 (pixels are premultiplied RGBA fix15)
 #: Tried in order when SPIRAL_LIBMYPAINT is unset.
@@ -118,81 +120,3 @@ def _load(override: str | None) -> Binding:
     where = f"SPIRAL_LIBMYPAINT={override!r}" if override else "the system library path"
     raise SplBackendError(f"libmypaint not found in {where} ({'; '.join(errors)}); install it "
                           f"with `{APT_HINT}` or point SPIRAL_LIBMYPAINT at a libmypaint.so")
-
-
-# ----------------------------------------------------------------------------- brushes
-def brush_dirs() -> list[Path]:
-    """Directories searched for ``<name>.myb``, in order: ``SPIRAL_BRUSH_DIR``, then the
-    mypaint-brushes 1.x set (what SPIRAL used), then the 2.x set."""
-    env = os.environ.get("SPIRAL_BRUSH_DIR")
-    dirs = [Path(env)] if env else []
-    dirs += [Path("/usr/share/mypaint-data/1.0/brushes"),
-             Path("/usr/share/mypaint-data/2.0/brushes"),
-             Path("/usr/local/share/mypaint-data/1.0/brushes"),
-             Path("/usr/local/share/mypaint-data/2.0/brushes"),
-             Path("/usr/share/mypaint/brushes")]
-    return [d for d in dirs if d.is_dir()]
-
-
-def brush_names() -> tuple[str, ...]:
-    """Every brush name found, like ``classic/dry_brush``, sorted."""
-    return _brush_names(tuple(brush_dirs()))
-
-
-@functools.lru_cache(maxsize=8)
-def _brush_names(dirs: tuple[Path, ...]) -> tuple[str, ...]:
-    return tuple(sorted({f.relative_to(d).with_suffix("").as_posix()
-                         for d in dirs for f in d.rglob("*.myb")}))
-
-
-def brush_path(name: str) -> Path:
-    """The ``.myb`` file of a brush name (``classic/pen``) or of a path to a ``.myb`` file.
-
-    An unknown name raises :class:`SplRangeError` listing the closest names; no brushes at
-    all raises :class:`SplBackendError` naming the package to install.
-    """
-    if not isinstance(name, str) or not name:
-        raise SplRangeError(f"brush={name!r} must be a brush name like 'classic/dry_brush' or "
-                            "a path to a .myb file")
-    p = Path(name)
-    if p.suffix == ".myb":
-        if p.is_file():
-            return p
-        raise SplRangeError(f"brush file {name!r} does not exist")
-    dirs = brush_dirs()
-    for d in dirs:
-        f = d / f"{name}.myb"
-        if f.is_file():
-            return f
-    names = _brush_names(tuple(dirs))
-    if not names:
-        raise SplBackendError(f"no MyPaint brushes found; install them with `{APT_HINT}` "
-                              "or set SPIRAL_BRUSH_DIR to a folder of .myb files")
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-    if not close:  # a bare name ("pen") matches the last path component
-        close = [n for n in names if n.rsplit("/", 1)[-1] == name.rsplit("/", 1)[-1]][:5]
-    hint = (f"close matches: {', '.join(close)}" if close
-            else f"{len(names)} brushes exist, e.g. {', '.join(names[:5])}")
-    raise SplRangeError(f"unknown brush {name!r}; {hint}")
-
-
-def brush_json(name: str) -> bytes:
-    """The JSON text of a brush (see :func:`brush_path`), as bytes for libmypaint. Lookups are
-    cached per name and ``SPIRAL_BRUSH_DIR``; the file is reread when it changes."""
-    path = _resolve(name, os.environ.get("SPIRAL_BRUSH_DIR"))
-    try:
-        return _read(path, os.stat(path).st_mtime_ns)
-    except OSError:  # removed since it was found: look again, for the error message
-        _resolve.cache_clear()
-        path = _resolve(name, os.environ.get("SPIRAL_BRUSH_DIR"))
-        return _read(path, os.stat(path).st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=256)
-def _resolve(name: str, brush_dir: str | None) -> str:  # errors are never cached
-    return str(brush_path(name))
-
-
-@functools.lru_cache(maxsize=64)
-def _read(path: str, mtime_ns: int) -> bytes:
-    return Path(path).read_bytes()

@@ -18,6 +18,12 @@ statement runs inside its own ``begin_atomic``/``end_atomic`` pair (nothing is d
 Coordinates are canvas units; a canvas rendered at ``size`` pixels scales coordinates and the
 radius by ``size / canvas``. Every value is checked before any C call: NaN, inf or an
 out-of-range value raises :class:`SplRangeError` and leaves the canvas as it was.
+
+Cost is bounded before it is spent: ``size`` by ``LIMITS.render_side`` before the surface is
+allocated; the brush (named, never a path: :mod:`spiral_dsl.brushes`) by its file size and dab
+settings before libmypaint parses it; and the strokes of one canvas by ``LIMITS.paint_area``
+(square pixels at this size, :func:`spiral_dsl.limits.painted_area`), checked before each
+stroke's C calls, so a canvas refuses the stroke that would pass it (:class:`SplLimitError`).
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ import struct
 import numpy as np
 
 from ..ast import Color, Move, Point, Stroke
-from ..errors import SplError, SplRangeError, SplTypeError
+from ..errors import SplError, SplLimitError, SplRangeError, SplTypeError
+from ..limits import LIMITS, painted_area
 from ..lower import check_color, check_core
 from ..settings import DEFAULTS, INT_RANGES
 from .libmypaint import FIX15, TILE, brush_json, load
@@ -40,7 +47,7 @@ __all__ = ["MyPaintInterpreter", "MyPaintCanvas", "check_statement", "check_sett
 
 DTIME = struct.unpack("f", struct.pack("f", 0.1))[0]  # 0.10000000149011612
 CURVE_POINTS = 51
-MAX_PIXELS = 8192  # a side; 8192² fix15 RGBA is 512 MiB
+MAX_PIXELS = LIMITS.render_side  # a side; 8192² fix15 RGBA is 512 MiB
 
 #: Per sample i = 1..50: the Bézier weights (1-t)², 2(1-t)t, t² and the pressure weights
 #: 1-t, t, with t = i/50. Evaluated in SPIRAL's operation order so the floats match.
@@ -131,8 +138,9 @@ def check_settings(settings: dict, size) -> tuple[int, int]:
     check_color(bg, None)
     if not (isinstance(pixels, numbers.Integral) and not isinstance(pixels, bool)
             and 1 <= pixels <= MAX_PIXELS):
-        raise SplRangeError(f"size={size!r} must be an integer number of pixels in "
-                            f"[1, {MAX_PIXELS}]")
+        raise SplRangeError(f"size={size!r} is out of range: an integer number of pixels in "
+                            f"[1, {MAX_PIXELS}] (render_side={MAX_PIXELS} is a limit, see "
+                            "docs/language.md#limits)")
     return int(canvas), int(pixels)
 
 
@@ -172,6 +180,7 @@ class MyPaintCanvas:
         self._view = self._linear_view()
         self._fill()
         self._pen, self._pen_down, self._pressure = (0.0, 0.0), False, 0.0
+        self._area = 0.0  # painted area so far, square pixels (LIMITS.paint_area)
         self._move(0.0, 0.0)  # SPIRAL: the pen starts up at the origin
 
     # ------------------------------------------------------------------ protocol
@@ -183,7 +192,19 @@ class MyPaintCanvas:
         if isinstance(statement, Move):
             self._move(statement.to.x, statement.to.y)
         else:
+            self._charge(statement)
             self._stroke(statement)
+
+    def _charge(self, st: Stroke) -> None:
+        """Count the stroke's painted area against ``LIMITS.paint_area`` before drawing it."""
+        area = painted_area(self._pen[0], self._pen[1], st.via, st.to, st.size) * self.scale ** 2
+        if self._area + area > LIMITS.paint_area:
+            raise SplLimitError(
+                f"this stroke would bring the painted area of the canvas to about "
+                f"{self._area + area:,.0f} square pixels at {self.pixels}×{self.pixels} px, more "
+                f"than paint_area={LIMITS.paint_area:,.0f} (a limit, see "
+                "docs/language.md#limits); render smaller or draw fewer or smaller strokes")
+        self._area += area
 
     @property
     def pen(self) -> tuple[float, float]:

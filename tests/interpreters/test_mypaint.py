@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -23,12 +24,15 @@ from spiral_dsl import (
     Program,
     SplBackendError,
     SplError,
+    SplLimitError,
     SplRangeError,
     SplTypeError,
     Stroke,
+    brushes,
 )
 from spiral_dsl.interpreters import Canvas, Interpreter, get_interpreter, libmypaint
 from spiral_dsl.interpreters.mypaint import DTIME, MyPaintInterpreter, bezier
+from spiral_dsl.limits import LIMITS
 from spiral_dsl.settings import DEFAULTS
 from spiral_dsl.testing import statements as paint_statements
 
@@ -506,30 +510,107 @@ def test_unknown_brush_lists_close_matches():
         MP.start("paint", {**PAINT, "brush": "classic/dry_brsh"})
     with pytest.raises(SplRangeError, match="classic/pen"):
         MP.start("paint", {**PAINT, "brush": "pen"})
-    with pytest.raises(SplRangeError, match="does not exist"):
-        MP.start("paint", {**PAINT, "brush": "/nonexistent/mine.myb"})
-    with pytest.raises(SplRangeError, match="unknown brush"):
-        Program.parse('paint brush="classic/dry_brsh"\nmove to (1, 1)').render()
+
+
+def test_an_unknown_brush_fails_at_check_with_a_position():
+    # it used to pass `spiral check` and fail only when rendering
+    with pytest.raises(SplRangeError, match="unknown brush 'classic/dry_brsh'") as info:
+        Program.parse('paint brush="classic/dry_brsh"\nmove to (1, 1)', filename="b.spl")
+    assert (info.value.filename, info.value.line, info.value.column) == ("b.spl", 1, 7)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "/usr/share/mypaint-data/1.0/brushes/classic/pen.myb",
+                                  "../../../../etc/passwd", "classic/../classic/pen", "classic/pen.myb",
+                                  "classic\\pen", ""])
+def test_a_program_cannot_name_a_brush_file(name):
+    text = f"paint brush={json.dumps(name)}"
+    with pytest.raises(SplRangeError, match="not a path") as info:
+        Program.parse(text, filename="b.spl")
+    assert (info.value.line, info.value.column) == (1, 7)
+    with pytest.raises(SplRangeError, match="not a path"):
+        MP.start("paint", {**PAINT, "brush": name})
 
 
 def test_no_brushes_installed_names_the_package(monkeypatch):
-    monkeypatch.setattr(libmypaint, "brush_dirs", lambda: [])
-    libmypaint._resolve.cache_clear()
-    with pytest.raises(SplBackendError, match="mypaint-brushes"):
-        MP.start("paint", PAINT)
+    monkeypatch.setattr(brushes, "SYSTEM_DIRS", ())
+    monkeypatch.delenv("SPIRAL_BRUSH_DIR", raising=False)
+    brushes.refresh()
+    try:
+        with pytest.raises(SplBackendError, match="mypaint-brushes"):
+            MP.start("paint", PAINT)
+        Program.parse('paint brush="classic/pen"')  # a well-formed name checks without a library
+    finally:
+        monkeypatch.undo()
+        brushes.refresh()
 
 
-def test_brush_by_path_and_from_spiral_brush_dir(tmp_path, monkeypatch):
+def test_user_brush_folders_from_the_environment_and_the_api(tmp_path, monkeypatch):
     mine = tmp_path / "mine" / "pen.myb"
     mine.parent.mkdir()
     mine.write_bytes(libmypaint.brush_path("classic/pen").read_bytes())
     program = [Move(Point(10, 10)), Stroke(Point(30, 30), Point(20, 20), 1, 2, Color(0, 0, 0))]
     expected = run(program, PEN, raw=True)
-    np.testing.assert_array_equal(run(program, {**PAINT, "brush": str(mine)}, raw=True), expected)
+    monkeypatch.delenv("SPIRAL_BRUSH_DIR", raising=False)
+    with pytest.raises(SplRangeError, match="unknown brush 'mine/pen'"):
+        Program.parse('paint brush="mine/pen"')
     monkeypatch.setenv("SPIRAL_BRUSH_DIR", str(tmp_path))
     assert "mine/pen" in libmypaint.brush_names()
     np.testing.assert_array_equal(run(program, {**PAINT, "brush": "mine/pen"}, raw=True),
                                   expected)
+    monkeypatch.delenv("SPIRAL_BRUSH_DIR")
+    brushes.use_brush_dirs(tmp_path / "mine")
+    assert os.environ["SPIRAL_BRUSH_DIR"] == str((tmp_path / "mine").resolve())
+    assert Program.parse('paint brush="pen"').settings["brush"] == "pen"
+    np.testing.assert_array_equal(run(program, {**PAINT, "brush": "pen"}, raw=True), expected)
+    with pytest.raises(SplRangeError, match="not a folder"):
+        brushes.use_brush_dirs(tmp_path / "nope")
+
+
+def _crafted_brush(tmp_path, monkeypatch, **settings_):
+    data = json.loads(libmypaint.brush_path("classic/pen").read_bytes())
+    for key, value in settings_.items():
+        data["settings"][key] = {"base_value": value, "inputs": {}}
+    (tmp_path / "crafted.myb").write_text(json.dumps(data))
+    monkeypatch.setenv("SPIRAL_BRUSH_DIR", str(tmp_path))
+
+
+def test_a_brush_that_paints_too_many_dabs_is_refused_before_libmypaint(tmp_path, monkeypatch):
+    # dabs_per_actual_radius=1e6 did not finish one stroke in 120 s
+    _crafted_brush(tmp_path, monkeypatch, dabs_per_actual_radius=1e6)
+    with pytest.raises(SplLimitError, match=r"dabs_per_actual_radius reaches 1e\+06, more than "
+                                            r"brush_dabs_per_radius=6"):
+        MP.start("paint", {**PAINT, "brush": "crafted"})
+    _crafted_brush(tmp_path, monkeypatch, dabs_per_second=1e9)
+    with pytest.raises(SplLimitError, match="brush_dabs_per_second=80"):
+        MP.start("paint", {**PAINT, "brush": "crafted"})
+
+
+def test_a_huge_brush_file_is_refused_before_reading(tmp_path, monkeypatch):
+    (tmp_path / "huge.myb").write_bytes(b" " * (LIMITS.brush_file_bytes + 1))
+    monkeypatch.setenv("SPIRAL_BRUSH_DIR", str(tmp_path))
+    with pytest.raises(SplLimitError, match="brush_file_bytes"):
+        MP.start("paint", {**PAINT, "brush": "huge"})
+    (tmp_path / "huge.myb").write_bytes(b"[1, 2")
+    with pytest.raises(SplRangeError, match="not a MyPaint brush"):
+        MP.start("paint", {**PAINT, "brush": "huge"})
+
+
+def test_painted_area_is_bounded_before_the_stroke_is_drawn():
+    # one full-size stroke on canvas=4096 took 7.5 s
+    with pytest.raises(SplLimitError, match="paint_area="):
+        Program.parse("paint canvas=4096\nstroke via (4096, 0) to (4096, 4096) pressure 1 "
+                      "size 4096 color #000000")
+    small = Program.parse("paint canvas=64\nstroke via (64, 0) to (64, 64) pressure 1 size 64 "
+                          "color #000000")
+    with pytest.raises(SplLimitError, match=r"at 4096×4096 px, more than paint_area="):
+        small.render(size=4096)
+    canvas = MP.start("paint", {**PAINT, "canvas": 64}, 4096)
+    try:
+        with pytest.raises(SplLimitError):
+            canvas.execute(small[0])
+        assert canvas.pen == (0.0, 0.0)  # refused before any C call
+    finally:
+        canvas.close()
 
 
 def test_every_installed_classic_brush_loads_and_draws():
