@@ -29,9 +29,11 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .brushes import use_brush_dirs
 from .errors import SplError
 from .io import animation_format, image_format, save_animation, save_image, write_atomic
 from .program import Program
+from .source import read_source
 
 __all__ = ["main", "build_parser", "positive_int", "COMMAND_GROUP", "KNOWN_PLUGINS"]
 
@@ -75,7 +77,7 @@ def cmd_fmt(args) -> int:
     changed = 0
     for path, program in loaded:
         text = program.to_json_text() if path.suffix == ".json" else str(program)
-        old = path.read_text(encoding="utf-8")
+        old = read_source(path)
         if old == text:
             continue
         changed += 1
@@ -131,6 +133,9 @@ def cmd_svg(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spiral", description="spiral-dsl: programs for images")
     ap.add_argument("--version", action="version", version=f"spiral-dsl {__version__}")
+    ap.add_argument("--brush-dir", action="append", default=[], metavar="DIR",
+                    help="a folder of extra .myb brushes that programs may name (repeatable; "
+                         "also SPIRAL_BRUSH_DIR); programs never name brush files by path")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="check programs; exit 1 with positioned errors")
@@ -208,6 +213,8 @@ def positive_int(text: str) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.brush_dir:
+            use_brush_dirs(*args.brush_dir)
         return args.func(args) or 0
     except SplError as e:
         print(e, file=sys.stderr)

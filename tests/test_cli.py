@@ -303,7 +303,7 @@ def test_check_of_an_image_is_a_positioned_error(tmp_path, capsys):
     Image.new("RGB", (28, 28)).save(png)
     rc, out, err = spiral(capsys, "check", png, TICKS)
     assert rc == 1 and out.startswith(f"{TICKS}: ok")   # the good file is still checked
-    assert err.startswith(f"{png}:1:1: not a UTF-8 text file")
+    assert err.startswith(f"{png}:1:1: not UTF-8 text")
 
 
 def test_version(capsys):

@@ -61,7 +61,7 @@ def test_loading_an_image_as_a_program_is_a_positioned_error(tmp_path):
     Image.new("RGB", (4, 4)).save(png)
     with pytest.raises(SplSyntaxError) as e:
         Program.load(png)
-    assert str(e.value).startswith(f"{png}:1:1: not a UTF-8 text file (byte 0x89)")
+    assert str(e.value).startswith(f"{png}:1:1: not UTF-8 text: byte 0x89")
 
 
 def test_a_bad_byte_later_in_a_file_is_positioned_at_it(tmp_path):
