@@ -54,11 +54,11 @@ def raster_rate(brush: str, batch: int, threads: int, seconds: float) -> tuple[f
     pool = stroke_pool(batch, 20, 0)
     with torch.no_grad():
         for args in pool[:3]:                      # warm up
-            painter.step(*args)
+            painter.paint(*args)
         painter.reset()
         n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - t0 < seconds or n < 3:
-            painter.step(*pool[n % 20])
+            painter.paint(*pool[n % 20])
             n += 1
             if n % 20 == 0:
                 painter.reset()
@@ -76,9 +76,9 @@ def grad_rate(brush: str, batch: int, threads: int, seconds: float) -> float:
         painter = RasterPainter(batch, settings)
         is_stroke, *cont = pool[n % 4]
         cont = [c.clone().requires_grad_(True) for c in cont]
-        painter.step(~is_stroke, cont[0].detach(), cont[0].detach(), cont[2].detach(), cont[3].detach(),
+        painter.paint(~is_stroke, cont[0].detach(), cont[0].detach(), cont[2].detach(), cont[3].detach(),
                      cont[4].detach())
-        painter.step(is_stroke, *cont).mean().backward()
+        painter.paint(is_stroke, *cont).mean().backward()
         n += 1
     return n * batch / (time.perf_counter() - t0)
 

@@ -12,6 +12,7 @@ from .errors import (
     SplLimitError,
     SplNameError,
     SplRangeError,
+    SplStateError,
     SplSyntaxError,
     SplTypeError,
 )
@@ -19,7 +20,7 @@ from .program import Program
 
 __all__ = ["Program", "synthesize", "Move", "Stroke", "Place", "Point", "Color", "SplError",
            "SplSyntaxError", "SplTypeError", "SplNameError", "SplRangeError", "SplLimitError",
-           "SplBackendError"]
+           "SplBackendError", "SplStateError"]
 __version__ = "0.1.0"
 
 

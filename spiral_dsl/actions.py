@@ -20,6 +20,11 @@ size_class    ast.SIZE_CLASSES[k]                        3
 Slot order is a networkx DAG (default: ``flag → end → control → size → pressure → red →
 green → blue`` for paint); a policy decodes slots in its topological order, and a cycle is an
 error. A statement uses only its own slots (a ``move`` uses ``flag`` and ``end``).
+
+Batched code (training, search) steps a :class:`~spiral_dsl.interpreters.base.BatchCanvas`
+with *values*, one batch-first array per statement field: :meth:`ActionSpec.values_of` turns
+action indices into them (the one place that looks indices up), :func:`values_of_statements`
+turns core statements into them, and :func:`statements_of_values` turns them back.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from . import ast as A
 from .errors import SplRangeError, SplTypeError
 from .settings import DEFAULTS
 
-__all__ = ["Slot", "ActionSpec", "PAINT_BRUSH_SIZES"]
+__all__ = ["Slot", "ActionSpec", "PAINT_BRUSH_SIZES", "values_of_statements", "statements_of_values"]
 
 PAINT_BRUSH_SIZES = (1, 2, 4, 8, 12, 24)  # radii at canvas 64 (SPIRAL's), scaled with canvas
 PRESSURE_BINS = 10
@@ -154,6 +159,7 @@ class ActionSpec:
         self.graph = graph
         self.order: tuple[str, ...] = tuple(nx.lexicographical_topological_sort(
             graph, key=lambda s: (rank[s], s)))
+        self._value_tables: dict = {}     # (slot, device) → torch table, built on first use
 
     @classmethod
     def for_domain(cls, domain: str, settings: Mapping | None = None, order=None) -> ActionSpec:
@@ -260,13 +266,137 @@ class ActionSpec:
                                        **_explicit(self.domain, self.settings))
 
     def value_table(self, slot: str):
-        """``numpy`` array of the values of ``slot`` (shape ``(n,)`` or ``(n, 2)``), for batched
-        decoding by training code."""
+        """``numpy`` array of the values of ``slot`` (shape ``(n,)`` or ``(n, 2)``): float64
+        (exactly the slot's values) for numbers and points, int64 for cells, and the index
+        itself (int64) for the named choices ``flag``, ``shape`` and ``size_class``."""
         import numpy as np
         values = self.slots[slot].values
         if self.slots[slot].kind in ("shape", "size_class", "flag"):
-            return np.arange(len(values))
-        return np.asarray(values, dtype=np.float32)
+            return np.arange(len(values), dtype=np.int64)
+        return np.asarray(values, dtype=np.int64 if self.slots[slot].kind == "cell" else np.float64)
+
+    def stack(self, actions: Iterable[Mapping[str, int]]):
+        """B actions as ``{slot: (B,) int64 array}`` over every slot; a slot an action lacks
+        (one its statement does not use) is index 0."""
+        import numpy as np
+        actions = list(actions)
+        return {s: np.array([a.get(s, 0) for a in actions], dtype=np.int64) for s in self.order}
+
+    def values_of(self, indices: Mapping):
+        """The values of B actions given as ``{slot: (B,) indices}`` (torch tensors or numpy
+        arrays; every slot of the spec): ``{field: (B, ...) values}`` as a
+        :class:`~spiral_dsl.interpreters.base.BatchCanvas` steps them, on the indices' device
+        (torch in, torch out). Fields are the core statements' (paint: ``flag``, ``to``,
+        ``via``, ``size``, ``pressure``, ``color`` (B, 3); scene: ``shape``, ``cell``,
+        ``size``, ``color``); see :meth:`value_table` for dtypes."""
+        missing = [s for s in self.order if s not in indices]
+        if missing:
+            raise SplRangeError(f"actions lack slots {missing}; {self.domain} actions have {list(self.order)}")
+        first = indices[self.order[0]]
+        if type(first).__module__.startswith("torch"):       # torch: tables cached per device
+            import torch
+
+            def look(slot):
+                key = (slot, str(first.device))
+                if key not in self._value_tables:
+                    self._value_tables[key] = torch.as_tensor(self.value_table(slot), device=first.device)
+                return self._value_tables[key][indices[slot].to(first.device).long()]
+            stack = torch.stack
+        else:
+            import numpy as np
+
+            def look(slot):
+                return self.value_table(slot)[np.asarray(indices[slot], dtype=np.int64)]
+            stack = np.stack
+        out = {}
+        if "flag" in self.slots:
+            out["flag"] = look("flag")
+        for stmt_type in self.statements:
+            for f in dataclasses.fields(stmt_type):
+                if "slot" not in f.metadata or f.name in out:
+                    continue
+                if f.metadata["kind"] == "color":
+                    out[f.name] = stack([look(c) for c in ("red", "green", "blue")], 1)
+                else:
+                    out[f.name] = look(f.metadata["slot"])
+        return out
+
+
+#: what a row carries in a field its statement lacks (a ``move``'s ``via``: its ``to``): finite
+#: values that every BatchCanvas ignores
+_FILL = {"pressure": 1.0, "brush_size": 1.0, "color": (0.0, 0.0, 0.0), "shape": 0,
+         "size_class": 0, "cell": (0, 0)}
+
+
+def values_of_statements(domain: str, statements):
+    """B core statements of ``domain`` (one per canvas) as the batch-first values of
+    :meth:`ActionSpec.values_of` (numpy: float64 numbers, int64 indices), off the action grid
+    too. Fields a statement lacks are filled (a location with the statement's ``to``)."""
+    import numpy as np
+    types = A.CORE_BY_DOMAIN[domain]
+    columns: dict[str, list] = {}
+    kinds: dict[str, str] = {}
+    if len(types) > 1:
+        columns["flag"], kinds["flag"] = [], "flag"
+    for stmt_type in types:
+        for f in dataclasses.fields(stmt_type):
+            if "slot" in f.metadata and f.name not in columns:
+                columns[f.name], kinds[f.name] = [], f.metadata["kind"]
+    for st in statements:
+        if type(st) not in types:
+            raise SplTypeError(f"{type(st).__name__} is not a core statement of the {domain} domain")
+        for name, column in columns.items():
+            kind = kinds[name]
+            if name == "flag":
+                column.append(types.index(type(st)))
+                continue
+            value = getattr(st, name, None) if name in {f.name for f in dataclasses.fields(st)} else None
+            if value is None:
+                value = st.to if kind == "location" else _FILL[kind]
+            if kind == "location":
+                value = (value.x, value.y)
+            elif kind == "shape":
+                value = A.SHAPES.index(value)
+            elif kind == "size_class":
+                value = A.SIZE_CLASSES.index(value)
+            elif kind == "color":
+                value = tuple(value)
+            column.append(value)
+    integer = ("flag", "shape", "size_class", "cell")
+    return {name: np.array(column, dtype=np.int64 if kinds[name] in integer else np.float64)
+            for name, column in columns.items()}
+
+
+def statements_of_values(domain: str, values: Mapping) -> list:
+    """The inverse of :meth:`ActionSpec.values_of` and :func:`values_of_statements`: the B core
+    statements of batch-first ``values`` (torch tensors or numpy arrays; float64 values give
+    back the exact floats of the action grid)."""
+    import numpy as np
+    types = A.CORE_BY_DOMAIN[domain]
+    arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in values.items()}
+    batch = len(next(iter(arrays.values())))
+    out = []
+    for b in range(batch):
+        stmt_type = types[int(arrays["flag"][b])] if len(types) > 1 else types[0]
+        kwargs = {}
+        for f in dataclasses.fields(stmt_type):
+            if "slot" not in f.metadata:
+                continue
+            v, kind = arrays[f.name][b], f.metadata["kind"]
+            if kind == "location":
+                kwargs[f.name] = A.Point(float(v[0]), float(v[1]))
+            elif kind == "color":
+                kwargs[f.name] = A.Color(*(float(c) for c in v))
+            elif kind == "cell":
+                kwargs[f.name] = (int(v[0]), int(v[1]))
+            elif kind == "shape":
+                kwargs[f.name] = A.SHAPES[int(v)]
+            elif kind == "size_class":
+                kwargs[f.name] = A.SIZE_CLASSES[int(v)]
+            else:
+                kwargs[f.name] = float(v)
+        out.append(stmt_type(**kwargs))
+    return out
 
 
 def _explicit(domain: str, settings: Mapping) -> dict:

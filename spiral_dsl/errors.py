@@ -119,3 +119,8 @@ class SplLimitError(SplError):
 
 class SplBackendError(SplError):
     """An interpreter backend is missing or failed (the message says what to install)."""
+
+
+class SplStateError(SplError):
+    """An operation the object's state does not allow: a closed canvas, an episode that is
+    over, a step before the first reset."""

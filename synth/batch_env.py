@@ -1,49 +1,52 @@
 """B paint or scene episodes stepped together, on torch tensors, for training.
 
 ``BatchEnv`` is the vectorised form of :class:`synth.envs.ProgramEnv` (same actions, same
-episode rules, same penalties) without a Python loop per pixel: with the ``raster``
-interpreter a whole batch is one tensor operation per step; with ``mypaint`` or ``mujoco``
-each canvas is a real interpreter canvas (a loop over the batch, none over pixels).
+episode rules, same penalties). It keeps only the episode rules; the canvases are a
+:class:`~spiral_dsl.interpreters.base.BatchCanvas` (:func:`~spiral_dsl.interpreters.batched.
+start_batch`): with the ``raster`` interpreter a whole batch is one tensor operation per step;
+with ``mypaint`` or ``mujoco`` each canvas is a real interpreter canvas (a loop over the batch,
+none over pixels).
 
     env = BatchEnv(spec, batch=32, interpreter="raster")
     obs = env.reset(targets)          # targets (B, 3, H, W) float32 in [0, 1]
     obs = env.step(actions)           # actions: slot → (B,) long
     env.done                          # after episode_length - 1 steps
     env.new_sequences                 # (B,) strokes started with the pen up (SPIRAL's penalty)
+
+Stepping before the first reset, or after the episode is over, raises
+:class:`~spiral_dsl.errors.SplStateError` (as :class:`synth.envs.ProgramEnv` does).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from spiral_dsl import Program
 from spiral_dsl.actions import ActionSpec
 from spiral_dsl.ast import Header
-from spiral_dsl.interpreters import get_interpreter
+from spiral_dsl.errors import SplRangeError, SplStateError
+from spiral_dsl.interpreters.batched import start_batch
 from spiral_dsl.settings import DEFAULTS
 
 __all__ = ["BatchEnv"]
 
 
 class BatchEnv:
+    """``batch`` episodes of ``episode_length`` steps (``episode_length - 1`` actions)."""
+
     def __init__(self, spec: ActionSpec, batch: int, episode_length: int | None = None,
                  interpreter: str | None = None, device: str = "cpu"):
         if episode_length is None:  # SPIRAL's 20 steps for paint; one step per object for scenes
             episode_length = 20 if spec.domain == "paint" else spec.settings["objects"] + 1
+        if episode_length < 2:
+            raise SplRangeError(f"episode_length={episode_length} must be >= 2 (one action)")
         self.spec, self.batch, self.episode_length = spec, batch, episode_length
         self.settings = dict(spec.settings)
         self.domain = spec.domain
         self.interpreter = interpreter or ("raster" if self.domain == "paint" else "mujoco")
         self.device = torch.device(device)
         self.size = self.settings["canvas"]
-        self._tables = {s: torch.as_tensor(spec.value_table(s), device=self.device) for s in spec.order}
-        if self.interpreter == "raster":
-            from spiral_dsl.interpreters.raster import RasterPainter
-            self.painter = RasterPainter(batch, self.settings, device=device)
-        else:
-            self.painter = None
-            self._interp = get_interpreter(self.interpreter, self.domain)
-            self._canvases = []
+        self.canvases = start_batch(self.interpreter, self.domain, self.settings, batch, device=device)
+        self.canvas = None
         self.t = 0
 
     # ------------------------------------------------------------------ episode
@@ -53,14 +56,8 @@ class BatchEnv:
         self.new_sequences = torch.zeros(self.batch, device=self.device)
         self._pen_down = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
         self.actions: list[dict] = []
-        if self.painter is not None:
-            self.painter.reset()
-            self.canvas = self.painter.canvas
-        else:
-            for c in self._canvases:
-                c.close()
-            self._canvases = [self._interp.start(self.domain, self.settings) for _ in range(self.batch)]
-            self.canvas = self._images()
+        self.canvases.reset()
+        self.canvas = self.canvases.image()
         self.blank = self.canvas.clone()
         return self.observation()
 
@@ -69,8 +66,10 @@ class BatchEnv:
         return self.t >= self.episode_length - 1
 
     def step(self, actions: dict) -> dict:
+        if self.canvas is None:
+            raise SplStateError("call reset() before step()")
         if self.done:
-            raise RuntimeError("episode over: call reset()")
+            raise SplStateError("the episode is over; call reset()")
         actions = {s: a.to(self.device) for s, a in actions.items()}
         self.actions.append({s: a.detach().cpu() for s, a in actions.items()})
         if self.domain == "paint":
@@ -78,20 +77,7 @@ class BatchEnv:
             self.new_sequences += (is_stroke & ~self._pen_down).float()
             # the pen is "down" after any statement; a move starts a new sequence on the next stroke
             self._pen_down = is_stroke
-        if self.painter is not None:
-            t = self._tables
-            self.painter.step(is_stroke=actions["flag"] == 1, to=t["end"][actions["end"]],
-                              via=t["control"][actions["control"]],
-                              pressure=t["pressure"][actions["pressure"]],
-                              size=t["size"][actions["size"]],
-                              color=torch.stack([t["red"][actions["red"]], t["green"][actions["green"]],
-                                                 t["blue"][actions["blue"]]], 1))
-            self.canvas = self.painter.canvas
-        else:
-            cpu = {s: a.cpu().numpy() for s, a in actions.items()}
-            for b, canvas in enumerate(self._canvases):
-                canvas.execute(self.spec.decode({s: int(v[b]) for s, v in cpu.items()}))
-            self.canvas = self._images()
+        self.canvas = self.canvases.step(self.spec.values_of(actions))
         self.t += 1
         return self.observation()
 
@@ -113,12 +99,5 @@ class BatchEnv:
             out.append(Program(header, stmts))
         return out
 
-    def _images(self) -> torch.Tensor:
-        arr = np.stack([c.image() for c in self._canvases])           # (B, H, W, 3)
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous().to(self.device)
-
     def close(self) -> None:
-        if self.painter is None:
-            for c in self._canvases:
-                c.close()
-            self._canvases = []
+        self.canvases.close()

@@ -21,6 +21,8 @@ import torch
 
 from spiral_dsl import Program
 from spiral_dsl.actions import ActionSpec
+from spiral_dsl.interpreters import take_rows
+from spiral_dsl.interpreters.batched import start_batch
 
 from .batch_env import BatchEnv
 
@@ -99,50 +101,41 @@ def _perturb(spec: ActionSpec, actions: list[dict], rng: random.Random) -> list[
 
 
 class _Prefix:
-    """The raster state after the program so far, and a K-wide painter to try tails from it."""
+    """The raster canvas after the program so far, and K-wide canvases to try tails from it
+    (both through the batch contract: :class:`~spiral_dsl.interpreters.base.BatchCanvas`)."""
 
     def __init__(self, spec: ActionSpec):
-        from spiral_dsl.interpreters.raster import RasterPainter
         self.spec = spec
-        self.one = RasterPainter(1, dict(spec.settings))
-        self.tables = {sl: torch.as_tensor(spec.value_table(sl)) for sl in spec.order}
+        self.one = self.open(1)
 
-    def _step(self, painter, actions: list[dict]) -> None:
-        t = self.tables
-        idx = {sl: torch.tensor([a.get(sl, 0) for a in actions]) for sl in self.spec.order}
-        painter.step(idx["flag"] == 1, t["end"][idx["end"]], t["control"][idx["control"]],
-                     t["pressure"][idx["pressure"]], t["size"][idx["size"]],
-                     torch.stack([t["red"][idx["red"]], t["green"][idx["green"]], t["blue"][idx["blue"]]], 1))
+    def open(self, batch: int):
+        """``batch`` fresh raster canvases of the spec's header."""
+        return start_batch("raster", "paint", dict(self.spec.settings), batch)
+
+    def _step(self, canvases, actions: list[dict]) -> None:
+        """One action per canvas (a slot an action lacks is index 0)."""
+        canvases.step(self.spec.values_of(self.spec.stack(actions)))
 
     def extend(self, actions: list[dict]) -> None:
         for a in actions:
             self._step(self.one, [a])
 
     def try_tails(self, tails: list[list[dict]], target: torch.Tensor) -> torch.Tensor:
-        """MSE after each tail, every tail starting from the prefix's full painter state
+        """MSE after each tail, every tail starting from the prefix's full canvas state
         (canvas, pen and brush); tails of equal length run as one batch."""
-        from spiral_dsl.interpreters.raster import RasterPainter
         scores = torch.empty(len(tails))
         by_length: dict[int, list[int]] = {}
         for n, tail in enumerate(tails):
             by_length.setdefault(len(tail), []).append(n)
         for length, members in by_length.items():
             k = len(members)
-            painter = RasterPainter(k, dict(self.spec.settings))
-            painter.load_state(_widen(self.one.state(), k))
+            canvases = self.open(k)
+            canvases.load_state(take_rows(self.one.state(), [0] * k))
             for step in range(length):
-                self._step(painter, [tails[n][step] for n in members])
-            scores[members] = _mse(painter.canvas, target)
+                self._step(canvases, [tails[n][step] for n in members])
+            scores[members] = _mse(canvases.image(), target)
+            canvases.close()
         return scores
-
-
-def _widen(state, k: int):
-    """A batch-of-one painter state repeated ``k`` times."""
-    if isinstance(state, dict):
-        return {key: _widen(v, k) for key, v in state.items()}
-    if torch.is_tensor(state) and state.dim() > 0 and state.shape[0] == 1:
-        return state.expand(k, *state.shape[1:]).clone()
-    return state
 
 
 def greedy(target: np.ndarray, *, seed: int = 0, steps: int = 19, candidates: int = 192, polish: int = 4,
@@ -162,7 +155,7 @@ def greedy_actions(target: np.ndarray, *, seed: int = 0, steps: int = 19, candid
         t = _target_tensor(target)
         state = _Prefix(spec)
         program: list[dict] = []
-        best_mse = float(_mse(state.one.canvas, t)[0])
+        best_mse = float(_mse(state.one.image(), t)[0])
         while len(program) < steps:
             pen = spec.slots["end"].values[program[-1]["end"]] if program else None
             budget = steps - len(program)
@@ -188,20 +181,12 @@ def greedy_actions(target: np.ndarray, *, seed: int = 0, steps: int = 19, candid
         return program
 
 
-def _snapshot(state):
-    """A deep copy of a painter state (a later step must not change a stored prefix)."""
-    if isinstance(state, dict):
-        return {key: _snapshot(v) for key, v in state.items()}
-    return state.clone() if torch.is_tensor(state) else state
-
-
 def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: int = 0,
            variants: int = 48) -> Program:
     """Local refinement of a paint program within ``seconds``; verified on libmypaint.
 
     Each round perturbs one statement ``variants`` ways and replays only from that statement
     on, starting from the stored raster state before it (the prefix is shared)."""
-    from spiral_dsl.interpreters.raster import RasterPainter
     spec = ActionSpec.for_domain("paint", program.settings)
     actions = program.to_actions(spec, snap=True)
     if not actions:
@@ -213,18 +198,19 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
     t0 = time.perf_counter()
 
     def states_from(k: int, states: list) -> list:
-        """Painter states before each statement, recomputed from statement ``k`` on."""
-        prefix.one.load_state(_snapshot(states[k]))
+        """Canvas states before each statement, recomputed from statement ``k`` on (a state
+        is never changed by later steps: the contract's)."""
+        prefix.one.load_state(states[k])
         states = states[: k + 1]
         for a in full[k:]:
             prefix._step(prefix.one, [a])
-            states.append(_snapshot(prefix.one.state()))
+            states.append(prefix.one.state())
         return states
 
     with torch.no_grad():
-        states = states_from(0, [_snapshot(prefix.one.state())])
-        best = float(_mse(states[-1]["canvas"], t)[0])
-        painter = RasterPainter(variants, dict(spec.settings))
+        states = states_from(0, [prefix.one.state()])
+        best = float(_mse(prefix.one.image(), t)[0])
+        painter = prefix.open(variants)
         while time.perf_counter() - t0 < seconds:
             i = rng.randrange(len(full))
             changed = []
@@ -233,11 +219,11 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
                 if rng.random() < 0.15:  # sometimes flip a move into a stroke or back
                     c["flag"] = 1 - c["flag"]
                 changed.append(c)
-            painter.load_state(_widen(states[i], variants))
+            painter.load_state(take_rows(states[i], [0] * variants))
             prefix._step(painter, changed)
             for a in full[i + 1:]:
                 prefix._step(painter, [a] * variants)
-            scores = _mse(painter.canvas, t)
+            scores = _mse(painter.image(), t)
             j = int(torch.argmin(scores))
             if float(scores[j]) < best:
                 best, full[i] = float(scores[j]), changed[j]

@@ -1,50 +1,18 @@
-"""Interpreter backends behind one protocol (see :mod:`.base`), chosen by name or domain.
+"""Interpreter backends behind two contracts (see :mod:`.base`), chosen by name or domain.
 
-Backends register lazily by module path so that importing :mod:`spiral_dsl` loads no native
-library: ``paint`` → ``mypaint`` (libmypaint), ``scene`` → ``mujoco``; ``raster`` is the fast
-batched approximation of the paint domain used for training.
+:class:`Canvas` is one canvas executing core statements (every backend); :class:`BatchCanvas`
+is B canvases stepped together on tensors, for training: the ``raster`` backend implements it
+natively, :class:`~spiral_dsl.interpreters.batched.Batched` runs any single-canvas backend
+behind it, and :func:`~spiral_dsl.interpreters.batched.start_batch` picks between them.
+
+Backends register lazily by module path (:mod:`.registry`) so that importing :mod:`spiral_dsl`
+loads no native library: ``paint`` → ``mypaint`` (libmypaint), ``scene`` → ``mujoco``;
+``raster`` is the fast batched approximation of the paint domain used for training.
 """
 from __future__ import annotations
 
-import importlib
+from .base import BatchCanvas, Canvas, Interpreter, frames, render, take_rows
+from .registry import BACKENDS, DEFAULT_BACKEND, get_interpreter, register
 
-from ..errors import SplBackendError
-from .base import Canvas, Interpreter, frames, render
-
-__all__ = ["Canvas", "Interpreter", "frames", "render", "get_interpreter", "register",
-           "BACKENDS", "DEFAULT_BACKEND"]
-
-#: backend name → "module:attribute" of a zero-argument factory returning an Interpreter.
-BACKENDS: dict[str, str] = {
-    "mypaint": "spiral_dsl.interpreters.mypaint:MyPaintInterpreter",
-    "mujoco": "spiral_dsl.interpreters.mujoco:MujocoInterpreter",
-    "raster": "spiral_dsl.interpreters.raster:RasterInterpreter",
-}
-DEFAULT_BACKEND = {"paint": "mypaint", "scene": "mujoco"}
-_instances: dict[str, Interpreter] = {}
-
-
-def register(name: str, target: str) -> None:
-    """Register a backend factory given as ``"module:attribute"``."""
-    BACKENDS[name] = target
-    _instances.pop(name, None)
-
-
-def get_interpreter(name: str | None = None, domain: str | None = None) -> Interpreter:
-    """The backend called ``name``, or the default backend of ``domain``."""
-    if name is None:
-        if domain not in DEFAULT_BACKEND:
-            raise SplBackendError(f"no default backend for domain {domain!r}; "
-                                  f"valid domains: {sorted(DEFAULT_BACKEND)}")
-        name = DEFAULT_BACKEND[domain]
-    if name not in BACKENDS:
-        raise SplBackendError(f"unknown backend {name!r}; valid backends: {sorted(BACKENDS)}")
-    if name not in _instances:
-        module_name, attr = BACKENDS[name].split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-        _instances[name] = factory()
-    interp = _instances[name]
-    if domain is not None and domain not in interp.domains:
-        raise SplBackendError(f"backend {name!r} draws {list(interp.domains)}, "
-                              f"not the {domain!r} domain")
-    return interp
+__all__ = ["Canvas", "BatchCanvas", "Interpreter", "frames", "render", "take_rows",
+           "get_interpreter", "register", "BACKENDS", "DEFAULT_BACKEND"]

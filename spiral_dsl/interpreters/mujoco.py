@@ -32,7 +32,7 @@ from numbers import Integral
 import numpy as np
 
 from ..ast import Place
-from ..errors import SplBackendError, SplLimitError, SplRangeError, SplTypeError
+from ..errors import SplBackendError, SplLimitError, SplRangeError, SplStateError, SplTypeError
 from ..lower import check_core
 from ..settings import INT_RANGES
 from . import mujoco_scene as S
@@ -259,7 +259,7 @@ class SceneCanvas:
 
     def execute(self, statement) -> None:
         if self._scene is None:
-            raise SplBackendError("this canvas is closed")
+            raise SplStateError("this canvas is closed")
         name, size3, centre, rgb = _place_args(statement, self.grid)
         if self._slots.count >= self.objects:
             raise SplLimitError(f"more than objects={self.objects} objects in this scene: "
@@ -269,7 +269,7 @@ class SceneCanvas:
 
     def image(self) -> np.ndarray:
         if self._scene is None:
-            raise SplBackendError("this canvas is closed")
+            raise SplStateError("this canvas is closed")
         if self._image is None:
             pixels = self._scene.render(self._slots, self.size)
             self._image = np.multiply(pixels, np.float32(1 / 255), dtype=np.float32)

@@ -36,7 +36,7 @@ import struct
 import numpy as np
 
 from ..ast import Color, Move, Point, Stroke
-from ..errors import SplError, SplLimitError, SplRangeError, SplTypeError
+from ..errors import SplError, SplLimitError, SplRangeError, SplStateError, SplTypeError
 from ..limits import LIMITS, painted_area
 from ..lower import check_color, check_core
 from ..settings import DEFAULTS, INT_RANGES
@@ -187,7 +187,7 @@ class MyPaintCanvas:
     def execute(self, statement) -> None:
         """Execute one ``move`` or ``stroke`` (checked first; see the module docstring)."""
         if self._brush is None:
-            raise SplError("this canvas is closed")
+            raise SplStateError("this canvas is closed")
         check_statement(statement, self.settings)
         if isinstance(statement, Move):
             self._move(statement.to.x, statement.to.y)
@@ -234,7 +234,7 @@ class MyPaintCanvas:
     def _pixels(self) -> np.ndarray:
         """The surface as H×W×4 uint16: a view where the layout allows, else a copy."""
         if self._brush is None:
-            raise SplError("this canvas is closed")
+            raise SplStateError("this canvas is closed")
         n, px = self._tiles, self.pixels
         if self._view is not None:
             tiles = self._view

@@ -1,6 +1,9 @@
 """A fast, batched, differentiable approximation of the paint domain (torch), for training.
 
-Model of a stroke (one :meth:`RasterPainter.step` paints one statement on each of B canvases):
+:class:`RasterPainter` implements the batch contract (:class:`~.base.BatchCanvas`) natively;
+:class:`RasterCanvas` is a batch of one behind the single-canvas contract.
+
+Model of a stroke (one :meth:`RasterPainter.paint` paints one statement on each of B canvases):
 
 1. **Dabs, emulated** (:mod:`.raster_dabs`): where libmypaint's dabs fall along the stroke, how
    big and opaque they are, from the brush's own ``.myb`` dynamics; ``K`` samples of that path.
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 
 from ..ast import Move, Stroke
-from ..errors import SplRangeError, SplTypeError
+from ..errors import SplRangeError, SplStateError, SplTypeError
 from ..lower import check_core
 from .raster_brush import BrushModel, brush_model
 from .raster_dabs import STATE, DabPath
@@ -44,14 +47,16 @@ _LOG80 = math.log(80.0)      # ink saturates: exp(-80) is 0 to float32
 
 
 class RasterPainter:
-    """B canvases painted together, one statement each per :meth:`step`.
+    """B canvases painted together, one statement each per :meth:`step`: the
+    :class:`~.base.BatchCanvas` contract, natively (see there for what each method returns).
 
     ``canvas`` is (B, 3, H, W) float32 in [0, 1]; coordinates and sizes are canvas units, scaled
     to ``size`` pixels (default: the header's ``canvas``). Per canvas: ``pen`` (B, 2),
     ``pen_down`` (B,), ``pressure`` (B,) and the brush state ``brush`` (reset where ``pen`` is
-    changed from outside); :meth:`state` and :meth:`load_state` carry all of it. Each step returns a new canvas tensor (canvases handed out
-    are never written again; the buffer of one nothing references any more is reused), or, with
-    ``inplace=True``, updates ``canvas`` in place.
+    changed from outside); :meth:`state` and :meth:`load_state` carry all of it. Each step
+    returns a new canvas tensor (canvases handed out are never written again; the buffer of one
+    nothing references any more is reused), or, with ``inplace=True``, updates ``canvas`` in
+    place. :meth:`paint` is the step with the fields as separate tensors (and gradients).
     """
 
     def __init__(self, batch: int, settings: dict, size: int | None = None, device="cpu",
@@ -73,11 +78,13 @@ class RasterPainter:
         self._work: dict[str, torch.Tensor] = {}
         self._spare: torch.Tensor | None = None
         self.canvas = None
+        self._closed = False
         self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Fresh canvases (all, or where ``mask`` is True): background, pen up at (0, 0)."""
+        self._check_open()
         B, H, dev = self.batch, self.pixels, self.device
         blank = self.background[None, :, None, None].expand(B, 3, H, H)
         zeros = lambda *s: torch.zeros(B, *s, device=dev)  # noqa: E731
@@ -98,21 +105,51 @@ class RasterPainter:
         self.load_state({"canvas": canvas, **fresh})
 
     def state(self) -> dict:
-        """Everything that a later step depends on (tensors, not copied)."""
+        """Everything that a later step depends on (tensors, not copied: later steps make new
+        ones, except with ``inplace=True``)."""
+        self._check_open()
         return {"canvas": self.canvas, "pen": self.pen, "pen_down": self.pen_down,
                 "pressure": self.pressure, "brush": dict(self.brush)}
 
     def load_state(self, state: dict) -> None:
         """Set the state from :meth:`state` of a painter with the same settings (any batch)."""
+        self._check_open()
         self.canvas, self.pen, self.pen_down = state["canvas"], state["pen"], state["pen_down"]
         self.pressure, self.brush = state["pressure"], dict(state["brush"])
         self.batch = self.canvas.shape[0]
 
+    def image(self) -> torch.Tensor:
+        """The canvases, (B, 3, H, W) float32 in [0, 1] (the tensor itself, not a copy)."""
+        self._check_open()
+        return self.canvas
+
+    def close(self) -> None:
+        """Drop the canvases and scratch buffers; later calls raise ``SplStateError``."""
+        self._closed = True
+        self.canvas = self._spare = None
+        self._work = {}
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SplStateError("this canvas is closed")
+
     # ------------------------------------------------------------------ painting
-    def step(self, is_stroke, to, via, pressure, size, color) -> torch.Tensor:
+    def step(self, values) -> torch.Tensor:
+        """Execute one statement per canvas, given as the paint fields' values (``flag``,
+        ``to``, ``via``, ``pressure``, ``size``, ``color``; see :class:`~.base.BatchCanvas`),
+        and return the canvas."""
+        missing = [k for k in ("flag", "to", "via", "pressure", "size", "color") if k not in values]
+        if missing:
+            raise SplTypeError(f"step values lack the paint fields {missing}")
+        return self.paint(torch.as_tensor(values["flag"], device=self.device) == 1, values["to"],
+                          values["via"], values["pressure"], values["size"], values["color"])
+
+    def paint(self, is_stroke, to, via, pressure, size, color) -> torch.Tensor:
         """Execute one statement per canvas and return the canvas. ``is_stroke`` (B,) bool (else
         a move to ``to``); ``to``, ``via`` (B, 2) and ``size`` (B,) in canvas units; ``pressure``
-        (B,) and ``color`` (B, 3) in [0, 1]. A move ignores the other arguments."""
+        (B,) and ``color`` (B, 3) in [0, 1]. A move ignores the other arguments. Differentiable
+        in all but ``is_stroke``."""
+        self._check_open()
         dev = self.device
         is_stroke = torch.as_tensor(is_stroke, device=dev).bool()
         to, via, pressure, size, color = (torch.as_tensor(t, device=dev).float()
@@ -285,7 +322,7 @@ class RasterCanvas:
 
     def execute(self, statement) -> None:
         if self.painter is None:
-            raise SplTypeError("this canvas is closed")
+            raise SplStateError("this canvas is closed")
         if not isinstance(statement, (Move, Stroke)):
             raise SplTypeError(f"the raster backend draws move and stroke, not {type(statement).__name__}")
         check_core(statement, self.settings)   # NaN and out-of-range values → SplRangeError
@@ -298,9 +335,11 @@ class RasterCanvas:
         else:
             via, args = to, (torch.zeros(1), torch.ones(1), torch.zeros(1, 3))
         with torch.no_grad():
-            self.painter.step(torch.tensor([stroke]), to, via, *args)
+            self.painter.paint(torch.tensor([stroke]), to, via, *args)
 
     def image(self) -> np.ndarray:
+        if self.painter is None:
+            raise SplStateError("this canvas is closed")
         return self.painter.canvas[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy().astype(np.float32)
 
     def close(self) -> None:
@@ -317,3 +356,10 @@ class RasterInterpreter:
         if domain != "paint":
             raise SplTypeError(f"the raster backend draws the paint domain, not {domain!r}")
         return RasterCanvas(settings, size)
+
+    def start_batch(self, domain: str, settings: dict, batch: int, size: int | None = None,
+                    device="cpu") -> RasterPainter:
+        """``batch`` fresh canvases behind the batch contract, natively."""
+        if domain != "paint":
+            raise SplTypeError(f"the raster backend draws the paint domain, not {domain!r}")
+        return RasterPainter(batch, settings, size, device=device)

@@ -21,8 +21,7 @@ import time
 import numpy as np
 import torch
 
-from ..actions import ActionSpec
-from ..ast import Stroke
+from ..actions import ActionSpec, values_of_statements
 from ..program import write_atomic
 from ..settings import DEFAULTS
 from .raster import RasterPainter
@@ -85,16 +84,8 @@ def raster_images(programs, settings: dict, model: BrushModel | None = None,
     painter = RasterPainter(n, settings, size, model=model)
     with torch.no_grad():
         for t in range(length):
-            col = [p[t] for p in programs]
-            strokes = [s if isinstance(s, Stroke) else None for s in col]
-            painter.step(
-                torch.tensor([s is not None for s in strokes]),
-                torch.tensor([[s.to.x, s.to.y] for s in col]),
-                torch.tensor([[s.via.x, s.via.y] if s else [s2.to.x, s2.to.y] for s, s2 in zip(strokes, col)]),
-                torch.tensor([s.pressure if s else 1.0 for s in strokes]),
-                torch.tensor([s.size if s else 1.0 for s in strokes]),
-                torch.tensor([list(s.color) if s else [0.0, 0.0, 0.0] for s in strokes]))
-    return painter.canvas.permute(0, 2, 3, 1).clamp(0, 1).numpy()
+            painter.step(values_of_statements("paint", [p[t] for p in programs]))
+    return painter.image().permute(0, 2, 3, 1).clamp(0, 1).numpy()
 
 
 def ink_iou(a: np.ndarray, b: np.ndarray, background) -> np.ndarray:

@@ -21,6 +21,7 @@ from spiral_dsl import (
     SplBackendError,
     SplLimitError,
     SplRangeError,
+    SplStateError,
     SplTypeError,
 )
 from spiral_dsl.ast import SHAPES, SIZE_CLASSES
@@ -242,7 +243,7 @@ def test_wrong_statement_domain_and_size_raise():
     canvas = MJ.start("scene", SCENE)
     canvas.close()
     canvas.close()   # idempotent
-    with pytest.raises(SplBackendError, match="closed"):
+    with pytest.raises(SplStateError, match="closed"):
         canvas.execute(Place("cube", (1, 1), "small", BLACK))
 
 

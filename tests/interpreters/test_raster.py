@@ -39,7 +39,7 @@ WHITE = (1.0, 1.0, 1.0)
 
 
 def step_args(statements):
-    """RasterPainter.step arguments for one statement per canvas."""
+    """RasterPainter.paint arguments for one statement per canvas."""
     def pick(s, stroke_value, move_value):
         return stroke_value(s) if isinstance(s, Stroke) else move_value
     f = dict(dtype=torch.float32)
@@ -104,7 +104,7 @@ def test_painter_rejects_invalid_tensors(field, value, needle):
     args[field] = args[field].clone()
     args[field].view(-1)[0] = value
     with pytest.raises(SplRangeError, match=needle):
-        painter.step(**args)
+        painter.paint(**args)
 
 
 # ------------------------------------------------------------------------------ batching and state
@@ -122,23 +122,23 @@ def test_few_strokes_in_a_batch_match_all_strokes():
     strokes = [s for _, s in random_strokes(8, 4, PEN)]
     moves = [Move(Point(30, 30))] * 8
     full, few = R.RasterPainter(8, PEN), R.RasterPainter(8, PEN)
-    full.step(*step_args(moves))
-    few.step(*step_args(moves))
-    full.step(*step_args(strokes))
-    few.step(*step_args(strokes[:3] + moves[3:]))      # 3 of 8 rows stroke: selected rows
+    full.paint(*step_args(moves))
+    few.paint(*step_args(moves))
+    full.paint(*step_args(strokes))
+    few.paint(*step_args(strokes[:3] + moves[3:]))      # 3 of 8 rows stroke: selected rows
     torch.testing.assert_close(few.canvas[:3], full.canvas[:3])
     assert torch.all(few.canvas[3:] == 1)
 
 
 def test_reset_mask_and_state_round_trip():
     p = R.RasterPainter(2, PEN)
-    p.step(*step_args([Move(Point(20, 20)), Move(Point(20, 20))]))
-    p.step(*step_args([Stroke(Point(40, 40), Point(30, 20), 1.0, 4.0, Color(0, 0, 0))] * 2))
+    p.paint(*step_args([Move(Point(20, 20)), Move(Point(20, 20))]))
+    p.paint(*step_args([Stroke(Point(40, 40), Point(30, 20), 1.0, 4.0, Color(0, 0, 0))] * 2))
     saved = p.state()
     q = R.RasterPainter(2, PEN)
     q.load_state(saved)
     nxt = [Stroke(Point(10, 50), Point(5, 30), 0.5, 2.0, Color(1, 0, 0))] * 2
-    torch.testing.assert_close(p.step(*step_args(nxt)), q.step(*step_args(nxt)))
+    torch.testing.assert_close(p.paint(*step_args(nxt)), q.paint(*step_args(nxt)))
     p.reset(torch.tensor([False, True]))
     assert torch.all(p.canvas[1] == 1) and p.canvas[0].min() < 0.5
     assert bool(p.pen_down[0]) and not bool(p.pen_down[1]) and p.pen[1].abs().sum() == 0
@@ -151,7 +151,7 @@ def test_canvases_handed_out_are_never_overwritten():
     p = R.RasterPainter(3, PEN)
     held, views, arrays = [], [], []
     for t, a in enumerate(args):
-        canvas = p.step(*a)
+        canvas = p.paint(*a)
         if t % 3 == 0:
             held.append((canvas, canvas.clone()))
         elif t % 3 == 1:
@@ -165,15 +165,15 @@ def test_canvases_handed_out_are_never_overwritten():
         np.testing.assert_array_equal(kept, copy)
     q = R.RasterPainter(3, PEN)        # nothing held: two buffers take turns
     strokes = [step_args([s for _, s in random_strokes(3, seed, PEN)]) for seed in range(4)]
-    pointers = [q.step(*a).data_ptr() for a in strokes]
+    pointers = [q.paint(*a).data_ptr() for a in strokes]
     assert pointers[2] == pointers[0] and pointers[3] == pointers[1] != pointers[0]
 
 
 def test_a_continued_stroke_carries_the_brush_state():
     """Pen down: the next stroke starts from the trailing dab position, like libmypaint."""
     p = R.RasterPainter(1, PEN)
-    p.step(*step_args([Move(Point(10, 32))]))
-    p.step(*step_args([Stroke(Point(40, 32), Point(25, 32), 1.0, 8.0, Color(0, 0, 0))]))
+    p.paint(*step_args([Move(Point(10, 32))]))
+    p.paint(*step_args([Stroke(Point(40, 32), Point(25, 32), 1.0, 8.0, Color(0, 0, 0))]))
     actual = p.brush["actual"][0]
     assert 20 < float(actual[0]) < 40 and abs(float(actual[1]) - 32) < 1e-3   # trails the pen
     assert 0 <= float(p.brush["phase"][0]) < 1 and float(p.brush["speed1"][0]) > 0
@@ -183,10 +183,10 @@ def test_a_pen_moved_from_outside_restarts_the_brush_there():
     """Code that sets ``pen`` itself (without load_state) gets a stroke from that pen, not one
     trailing from where the brush was."""
     p = R.RasterPainter(1, PEN)
-    p.step(*step_args([Move(Point(10, 50))]))
-    p.step(*step_args([Stroke(Point(54, 50), Point(32, 50), 1.0, 4.0, Color(0, 0, 0))]))
+    p.paint(*step_args([Move(Point(10, 50))]))
+    p.paint(*step_args([Stroke(Point(54, 50), Point(32, 50), 1.0, 4.0, Color(0, 0, 0))]))
     p.pen = torch.tensor([[10.0, 10.0]])
-    image = p.step(*step_args([Stroke(Point(54, 10), Point(32, 10), 1.0, 4.0, Color(0, 0, 0))]))[0]
+    image = p.paint(*step_args([Stroke(Point(54, 10), Point(32, 10), 1.0, 4.0, Color(0, 0, 0))]))[0]
     assert image[:, 10, 30].max() < 0.2                     # the new stroke, from (10, 10)
     assert image[:, 20:40].min() > 0.99                     # nothing between the two strokes
 
@@ -207,14 +207,14 @@ def test_affine_scan_matches_the_recurrence():
 def test_gradients_exist_and_are_finite(brush):
     settings_ = {**PAINT, "brush": brush}
     p = R.RasterPainter(2, settings_)
-    p.step(torch.tensor([False, False]), torch.tensor([[10.0, 10.0], [50.0, 12.0]]), torch.zeros(2, 2),
+    p.paint(torch.tensor([False, False]), torch.tensor([[10.0, 10.0], [50.0, 12.0]]), torch.zeros(2, 2),
            torch.ones(2), torch.ones(2), torch.zeros(2, 3))
     to = torch.tensor([[40.0, 30.0], [20.0, 40.0]], requires_grad=True)
     via = torch.tensor([[20.0, 40.0], [30.0, 20.0]], requires_grad=True)
     pressure = torch.tensor([0.7, 0.3], requires_grad=True)
     size = torch.tensor([3.0, 6.0], requires_grad=True)
     color = torch.tensor([[0.2, 0.3, 0.4], [0.9, 0.1, 0.1]], requires_grad=True)
-    canvas = p.step(torch.tensor([True, True]), to, via, pressure, size, color)
+    canvas = p.paint(torch.tensor([True, True]), to, via, pressure, size, color)
     target = torch.full_like(canvas, 0.5)
     ((canvas - target) ** 2).mean().backward()
     for t in (to, via, pressure, size, color):
@@ -228,7 +228,7 @@ def test_the_no_grad_path_equals_the_autograd_path():
     slow = R.RasterPainter(4, PAINT)
     size = torch.zeros(4, requires_grad=True)            # forces the autograd path
     for a in args:
-        slow.step(a[0], a[1], a[2], a[3], a[4] + size, a[5])
+        slow.paint(a[0], a[1], a[2], a[3], a[4] + size, a[5])
     np.testing.assert_allclose(fast, slow.canvas.detach().permute(0, 2, 3, 1).clamp(0, 1).numpy(), atol=1e-5)
 
 

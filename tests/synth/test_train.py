@@ -155,9 +155,9 @@ def test_refine_never_worsens_and_tail_replay_equals_full_render():
     import torch
 
     from spiral_dsl.actions import ActionSpec
-    from spiral_dsl.interpreters.raster import RasterPainter
+    from spiral_dsl.interpreters import take_rows
     from synth.data import load_set
-    from synth.search import _Prefix, _snapshot, _widen, greedy, refine, render_actions
+    from synth.search import _Prefix, greedy, refine, render_actions
     images, _ = load_set("mnist-eval")
     target = images[450]
     start = greedy(target, seed=1, steps=6, candidates=16, polish=0)
@@ -167,17 +167,17 @@ def test_refine_never_worsens_and_tail_replay_equals_full_render():
     spec = ActionSpec.for_domain("paint", start.settings)
     full = [{s: a.get(s, 0) for s in spec.order} for a in start.to_actions(spec, snap=True)]
     prefix = _Prefix(spec)
-    states = [_snapshot(prefix.one.state())]
+    states = [prefix.one.state()]
     for a in full:
         prefix._step(prefix.one, [a])
-        states.append(_snapshot(prefix.one.state()))
+        states.append(prefix.one.state())
     whole = render_actions(spec, [full])[0]
     for i in range(len(full)):
-        painter = RasterPainter(3, dict(spec.settings))
-        painter.load_state(_widen(states[i], 3))
+        canvases = prefix.open(3)
+        canvases.load_state(take_rows(states[i], [0] * 3))
         for a in full[i:]:
-            prefix._step(painter, [a] * 3)
-        assert torch.allclose(painter.canvas, whole[None].expand(3, -1, -1, -1), atol=1e-6)
+            prefix._step(canvases, [a] * 3)
+        assert torch.allclose(canvases.image(), whole[None].expand(3, -1, -1, -1), atol=1e-6)
 
 
 def test_eval_rejects_bad_options(capsys):
