@@ -374,10 +374,18 @@ def statements_of_values(domain: str, values: Mapping) -> list:
     import numpy as np
     types = A.CORE_BY_DOMAIN[domain]
     arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in values.items()}
+    names = {"flag": tuple(t.__name__.lower() for t in types), "shape": A.SHAPES, "size_class": A.SIZE_CLASSES}
+
+    def choice(kind, name, v):                # an index into a named choice, range-checked
+        k = int(v)
+        if not 0 <= k < len(names[kind]):
+            raise SplRangeError(f"{name}={k} is out of range [0, {len(names[kind]) - 1}]")
+        return names[kind][k]
+
     batch = len(next(iter(arrays.values())))
     out = []
     for b in range(batch):
-        stmt_type = types[int(arrays["flag"][b])] if len(types) > 1 else types[0]
+        stmt_type = types[names["flag"].index(choice("flag", "flag", arrays["flag"][b]))] if len(types) > 1 else types[0]
         kwargs = {}
         for f in dataclasses.fields(stmt_type):
             if "slot" not in f.metadata:
@@ -389,10 +397,8 @@ def statements_of_values(domain: str, values: Mapping) -> list:
                 kwargs[f.name] = A.Color(*(float(c) for c in v))
             elif kind == "cell":
                 kwargs[f.name] = (int(v[0]), int(v[1]))
-            elif kind == "shape":
-                kwargs[f.name] = A.SHAPES[int(v)]
-            elif kind == "size_class":
-                kwargs[f.name] = A.SIZE_CLASSES[int(v)]
+            elif kind in ("shape", "size_class"):
+                kwargs[f.name] = choice(kind, f.name, v)
             else:
                 kwargs[f.name] = float(v)
         out.append(stmt_type(**kwargs))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..actions import statements_of_values
-from ..errors import SplRangeError, SplStateError
+from ..errors import SplRangeError, SplStateError, SplTypeError
+from ..lower import check_core
 from .base import Interpreter
 from .registry import get_interpreter
 
@@ -78,7 +79,9 @@ class Batched:
         self._check_open()
         statements = statements_of_values(self.domain, values)
         if len(statements) != self.batch:
-            raise SplRangeError(f"step got {len(statements)} statements for a batch of {self.batch}")
+            raise SplTypeError(f"step values hold {len(statements)} statements; expected batch={self.batch}")
+        for statement in statements:         # every row checked before any canvas draws
+            check_core(statement, self.settings)
         for b, (canvas, statement) in enumerate(zip(self._canvases, statements)):
             canvas.execute(statement)
             self._history[b] = (*self._history[b], statement)
