@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 
 from . import ast as A
+from .errors import SplTypeError
 
 __all__ = ["format_number", "format_color", "print_program", "print_statement", "print_expr"]
 
@@ -69,7 +70,7 @@ def print_expr(e: A.Expr, parent: int = 0, right: bool = False) -> str:
         if prec < parent or (prec == parent and right):
             return f"({text})"
         return text
-    raise TypeError(f"not an expression: {e!r}")
+    raise SplTypeError(f"not an expression: {e!r}")
 
 
 def print_statement(s: A.Statement, indent: int = 0) -> list[str]:
@@ -102,7 +103,7 @@ def print_statement(s: A.Statement, indent: int = 0) -> list[str]:
     if isinstance(s, A.Repeat):
         return [f"{pad}repeat {s.var} in {print_expr(s.start)}..{print_expr(s.end)} {{",
                 *_block(s.body, indent), f"{pad}}}"]
-    raise TypeError(f"not a statement: {s!r}")
+    raise SplTypeError(f"not a statement: {s!r}")
 
 
 def _block(body, indent: int) -> list[str]:

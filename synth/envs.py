@@ -43,7 +43,7 @@ from gymnasium import spaces
 from spiral_dsl import Program
 from spiral_dsl.actions import ActionSpec
 from spiral_dsl.ast import Header, Move, Stroke
-from spiral_dsl.errors import SplRangeError
+from spiral_dsl.errors import SplRangeError, SplStateError
 from spiral_dsl.interpreters import get_interpreter
 from spiral_dsl.settings import DEFAULTS
 
@@ -110,7 +110,7 @@ class _TargetStream:
             try:
                 return next(self.iterator)
             except StopIteration:
-                raise SplRangeError("the targets iterable is exhausted") from None
+                raise SplStateError("the targets iterable is exhausted") from None
         return None
 
 
@@ -187,9 +187,9 @@ class ProgramEnv(gym.Env):
 
     def step(self, action):
         if self._canvas is None:
-            raise SplRangeError("call reset() before step()")
+            raise SplStateError("call reset() before step()")
         if self._step >= self.episode_length - 1:
-            raise SplRangeError("the episode is over; call reset()")
+            raise SplStateError("the episode is over; call reset()")
         statement = self.spec_.decode({k: int(v) for k, v in action.items()})
         if isinstance(statement, Stroke) and (not self._statements or isinstance(self._statements[-1], Move)):
             self._new_sequences += 1

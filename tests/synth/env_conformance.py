@@ -74,14 +74,20 @@ class EnvConformance:
         a.close()
         b.close()
 
-    def test_step_after_the_end_is_an_error(self):
-        from spiral_dsl import SplError
+    def test_step_after_the_end_or_before_reset_is_the_state_error(self):
+        from spiral_dsl import SplStateError
         env = self.make_env()
+        try:
+            env.step(env.action_space.sample())
+        except SplStateError:
+            pass
+        else:
+            raise AssertionError("stepping before reset() must raise SplStateError")
         self._rollout(env, seed=6)
         try:
             env.step(env.action_space.sample())
-        except SplError:
+        except SplStateError:
             pass
         else:
-            raise AssertionError("stepping a finished episode must raise")
+            raise AssertionError("stepping a finished episode must raise SplStateError")
         env.close()
