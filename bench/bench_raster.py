@@ -21,7 +21,7 @@ from common import write_result
 
 from spiral_dsl.interpreters.raster import RasterPainter
 from spiral_dsl.interpreters.raster_brush import brush_model, calibration_table
-from spiral_dsl.interpreters.raster_calibration import (
+from spiral_dsl.interpreters.raster_fidelity import (
     fidelity,
     random_programs,
     random_strokes,

@@ -36,7 +36,7 @@ HEAVY = ("torch", "ray")
 TORCH_BACKENDS = {
     "spiral_dsl.interpreters.raster",
     "spiral_dsl.interpreters.raster_dabs",
-    "spiral_dsl.interpreters.raster_calibration",
+    "spiral_dsl.interpreters.raster_fidelity",
 }
 
 # Known cycles being removed on other branches. Each entry is the set of modules of one cycle;

@@ -17,7 +17,7 @@ Model of a stroke (one :meth:`RasterPainter.paint` paints one statement on each 
    · log(g F))`` (``edge``: the sharp edge of a union of opaque dabs, for pens), then
    ``canvas = canvas · (1 - alpha) + colour · alpha`` (the "over" of every dab of one colour).
 
-The render constants are fitted per brush against libmypaint (:mod:`.raster_calibration`),
+The render constants are fitted per brush against libmypaint (``scripts/calibrate_raster.py``),
 the dynamics read from the brush file (:mod:`.raster_brush`). No Python loop runs over pixels
 or over the batch; everything is differentiable in ``to``, ``via``, ``pressure``, ``size`` and
 ``color`` (except through the rounding of the dab count). Its error against libmypaint is

@@ -3,7 +3,7 @@
 A :class:`BrushModel` holds the part of a libmypaint brush that decides where dabs land and how
 big and opaque they are (the radius, hardness, opacity and jitter mappings of pressure and
 speed, the dab spacing, the per-dab position smoothing), plus the few render constants that
-:mod:`.raster_calibration` fits against real libmypaint renders. It is plain data (no torch):
+``scripts/calibrate_raster.py`` fits against real libmypaint renders. It is plain data (no torch):
 :mod:`.raster` evaluates it. Inputs other than pressure, speed1, speed2 and random are taken as
 0 (random as its mean, 0.5); settings the model does not name are ignored.
 

@@ -12,7 +12,7 @@ from spiral_dsl.actions import ActionSpec
 from spiral_dsl.generate import random_actions
 from spiral_dsl.interpreters import get_interpreter
 from spiral_dsl.interpreters.batched import Batched, start_batch
-from spiral_dsl.interpreters.raster_calibration import fidelity
+from spiral_dsl.interpreters.raster_fidelity import fidelity
 from spiral_dsl.settings import DEFAULTS
 
 from .conformance import BatchCanvasConformance, CanvasConformance

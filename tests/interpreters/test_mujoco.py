@@ -18,7 +18,6 @@ from spiral_dsl import (
     Place,
     Point,
     Program,
-    SplBackendError,
     SplLimitError,
     SplRangeError,
     SplStateError,

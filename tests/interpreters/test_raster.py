@@ -21,16 +21,15 @@ from spiral_dsl.interpreters.raster_brush import (
     calibration_table,
     from_myb,
 )
-from spiral_dsl.interpreters.raster_calibration import (
+from spiral_dsl.interpreters.raster_dabs import affine_scan
+from spiral_dsl.interpreters.raster_fidelity import (
     INK_THRESHOLD,
-    _nelder_mead,
     fidelity,
     random_programs,
     random_strokes,
     raster_images,
     reference_images,
 )
-from spiral_dsl.interpreters.raster_dabs import affine_scan
 from spiral_dsl.settings import DEFAULTS
 
 PAINT = dict(DEFAULTS["paint"])                       # classic/dry_brush
@@ -248,20 +247,6 @@ def test_calibrated_brushes_are_stored_and_others_read_from_their_brush_file():
 def test_model_json_round_trip():
     m = from_myb("classic/pen")
     assert BrushModel.from_json(m.to_json()) == m
-
-
-def test_the_fit_reruns_and_reports_held_out_figures():
-    """The calibration procedure itself (a tiny run: 8 strokes, 3 iterations per transfer)."""
-    from spiral_dsl.interpreters.raster_calibration import fit
-    result = fit("classic/pen", strokes=8, iters=3, sizes=(32,))
-    model = BrushModel.from_json(result["model"])
-    assert model.name == "classic/pen" and model.render.transfer in ("edge", "optical")
-    assert 0 < result["heldout"]["strokes"]["ink_iou"] <= 1 and result["heldout"]["programs"]["n"] == 50
-
-
-def test_nelder_mead_minimises_a_quadratic():
-    x, v = _nelder_mead(lambda x: float(((x - np.array([1.0, -2.0])) ** 2).sum()), [0.0, 0.0], [0.5, 0.5], 150)
-    np.testing.assert_allclose(x, [1.0, -2.0], atol=1e-3)
 
 
 # ------------------------------------------------------------------------------ fidelity
