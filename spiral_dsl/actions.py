@@ -260,10 +260,14 @@ class ActionSpec:
     def encode_program(self, program, snap: bool = False) -> list[dict[str, int]]:
         return [self.encode(s, snap) for s in program]
 
-    def decode_program(self, actions: Iterable[Mapping[str, int]]):
-        from .program import Program
-        return Program.from_statements([self.decode(a) for a in actions], self.domain,
-                                       **_explicit(self.domain, self.settings))
+    def decode_statements(self, actions: Iterable[Mapping[str, int]]) -> list:
+        """The core statements of ``actions`` (``Program.from_actions`` makes the program:
+        this module does not import :mod:`spiral_dsl.program`)."""
+        return [self.decode(a) for a in actions]
+
+    def explicit_settings(self) -> dict:
+        """The settings that differ from the domain's defaults (what a header must state)."""
+        return _explicit(self.domain, self.settings)
 
     def value_table(self, slot: str):
         """``numpy`` array of the values of ``slot`` (shape ``(n,)`` or ``(n, 2)``): float64

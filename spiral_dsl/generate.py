@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .actions import ActionSpec
 from .errors import SplRangeError
+from .program import Program
 
 __all__ = ["PenStyle", "random_actions", "random_program"]
 
@@ -91,4 +92,4 @@ def random_program(spec: ActionSpec, length: int, rng: random.Random | int = 0, 
     """A random core :class:`~spiral_dsl.Program` of ``length`` statements."""
     if not isinstance(rng, random.Random):
         rng = random.Random(rng)
-    return spec.decode_program(random_actions(spec, length, rng, style))
+    return Program.from_actions(spec, random_actions(spec, length, rng, style))

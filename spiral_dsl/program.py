@@ -227,8 +227,9 @@ class Program:
 
     @classmethod
     def from_actions(cls, spec, actions) -> Program:
-        """The program whose core statements are the decoded ``actions``."""
-        return spec.decode_program(actions)
+        """The program whose core statements are the decoded ``actions`` of ``spec`` (an
+        :class:`~spiral_dsl.actions.ActionSpec`), its header stating the spec's settings."""
+        return cls.from_statements(spec.decode_statements(actions), spec.domain, **spec.explicit_settings())
 
     # ------------------------------------------------------------------ structure
     def graph(self):

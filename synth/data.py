@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from spiral_dsl.errors import SplError, SplLimitError, SplRangeError
+from spiral_dsl.program import Program
 
 from .errors import DataError
 from .idx import read_idx, write_idx
@@ -483,7 +484,7 @@ def random_scenes(spec, count: int, seed: int = 0) -> list[list[dict[str, int]]]
 def scene_targets(spec, count: int, seed: int = 0, size: int | None = None,
                   backend: str | None = None) -> np.ndarray:
     """Renders of :func:`random_scenes` ``(spec, count, seed)``."""
-    programs = (spec.decode_program(a) for a in random_scenes(spec, count, seed))
+    programs = (Program.from_actions(spec, a) for a in random_scenes(spec, count, seed))
     return render_targets(programs, size=size, backend=backend)
 
 

@@ -77,7 +77,7 @@ class _RandomScenes:
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         from .data import random_scenes, render_targets
         actions = random_scenes(self.spec, 1, seed=int(rng.integers(2**31)))[0]
-        return render_targets([self.spec.decode_program(actions)])[0]
+        return render_targets([Program.from_actions(self.spec, actions)])[0]
 
 
 class _TargetStream:

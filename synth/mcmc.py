@@ -214,7 +214,7 @@ def mcmc(target: np.ndarray, *, spec: ActionSpec, budget: int, seed: int = 0,
         trace.append(best_sq)
     pixels = target.size
     proposals = render.calls - 1
-    return MCMCResult(program=spec.decode_program(best), actions=[dict(a) for a in best],
+    return MCMCResult(program=Program.from_actions(spec, best), actions=[dict(a) for a in best],
                       mse=best_sq / pixels, renderer_calls=render.calls,
                       acceptance_rate=accepted / proposals if proposals else 0.0,
                       trace=np.asarray(trace, dtype=np.float64) / pixels)

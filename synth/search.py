@@ -142,7 +142,7 @@ def greedy(target: np.ndarray, *, seed: int = 0, steps: int = 19, candidates: in
            spec: ActionSpec | None = None) -> Program:
     """Greedy search for a program of at most ``steps`` statements (paint domain)."""
     spec = spec or ActionSpec.for_domain("paint")
-    return spec.decode_program(greedy_actions(target, seed=seed, steps=steps, candidates=candidates,
+    return Program.from_actions(spec, greedy_actions(target, seed=seed, steps=steps, candidates=candidates,
                                               polish=polish, spec=spec))
 
 
@@ -228,7 +228,7 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
             if float(scores[j]) < best:
                 best, full[i] = float(scores[j]), changed[j]
                 states = states_from(i, states)
-    refined = spec.decode_program([{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
+    refined = Program.from_actions(spec, [{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
     before = float(np.mean((program.render() - target) ** 2))
     after = float(np.mean((refined.render() - target) ** 2))
     return refined if after < before else program

@@ -41,10 +41,7 @@ TORCH_BACKENDS = {
 
 # Known cycles being removed on other branches. Each entry is the set of modules of one cycle;
 # delete an entry when its fix lands (the test then keeps it from coming back).
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # actions.py <-> program.py (issue #12, branch `contract`: actions.py stops importing program)
-    frozenset({"spiral_dsl.actions", "spiral_dsl.program"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_stops_when_a_render_matches_the_target_exactly():
 
 def test_init_may_be_a_program():
     true, target = one_object_scene(19)
-    result = mcmc(target, spec=SPEC, budget=10, seed=0, init=SPEC.decode_program(true))
+    result = mcmc(target, spec=SPEC, budget=10, seed=0, init=Program.from_actions(SPEC, true))
     assert result.actions == true and result.renderer_calls == 1
 
 

@@ -63,7 +63,7 @@ def test_greedy_stops_when_nothing_helps():
 
 def test_greedy_actions_decode_to_the_program_greedy_returns(line_target):
     actions = greedy_actions(line_target, seed=1, steps=4, candidates=16, polish=0)
-    assert greedy(line_target, seed=1, steps=4, candidates=16, polish=0) == SPEC.decode_program(actions)
+    assert greedy(line_target, seed=1, steps=4, candidates=16, polish=0) == Program.from_actions(SPEC, actions)
     # every statement carries only its own slots
     assert all(set(a) == set(SPEC.used_slots(a["flag"])) for a in actions)
 
