@@ -81,3 +81,47 @@ def test_program_round_trip_through_actions():
     assert Program.from_actions(PAINT, p.to_actions()) == p
     scene = Program.parse("scene\nplace cube at (3, 4) size large color #ff0000")
     assert Program.from_actions(SCENE, scene.to_actions()) == scene
+
+
+# ------------------------------------------------------------------ batched values
+@pytest.mark.parametrize("spec", [PAINT, SCENE], ids=["paint", "scene"])
+@given(data=st.data())
+@settings(max_examples=20)
+def test_values_of_actions_decode_to_the_statements_exactly(spec, data):
+    """values_of (numpy and torch) and statements_of_values invert to spec.decode, with the
+    action grid's exact floats; values_of_statements gives the same values back."""
+    import numpy as np
+    import torch
+
+    from spiral_dsl.actions import statements_of_values, values_of_statements
+    n = data.draw(st.integers(1, 4))
+    actions = [{s: data.draw(st.integers(0, k - 1)) for s, k in spec.sizes.items()} for _ in range(n)]
+    indices = spec.stack(actions)
+    decoded = [spec.decode(a) for a in actions]
+    as_numpy = spec.values_of(indices)
+    as_torch = spec.values_of({s: torch.as_tensor(v) for s, v in indices.items()})
+    assert statements_of_values(spec.domain, as_numpy) == decoded
+    assert statements_of_values(spec.domain, as_torch) == decoded
+    again = values_of_statements(spec.domain, decoded)
+    for field, value in again.items():
+        used = [b for b, st_ in enumerate(decoded) if hasattr(st_, field) or field == "flag"]
+        np.testing.assert_array_equal(value[used], as_numpy[field][used])
+        assert torch.is_tensor(as_torch[field]) and value.dtype == as_torch[field].numpy().dtype
+
+
+def test_values_name_their_missing_slots_and_bad_indices():
+    from spiral_dsl.actions import statements_of_values
+    with pytest.raises(SplRangeError, match=r"actions lack slots \['blue'\]"):
+        PAINT.values_of({s: [0] for s in PAINT.order if s != "blue"})
+    values = SCENE.values_of(SCENE.stack([{}]))
+    values["shape"] = values["shape"] + 7
+    with pytest.raises(SplRangeError, match=r"shape=7 is out of range \[0, 3\]"):
+        statements_of_values("scene", values)
+
+
+def test_a_move_row_carries_harmless_fill_in_fields_it_lacks():
+    from spiral_dsl.actions import values_of_statements
+    values = values_of_statements("paint", [Move(Point(4, 6)), Stroke(Point(1, 2), Point(3, 4), 0.5, 2.0, Color(0.1, 0.2, 0.3))])
+    assert values["flag"].tolist() == [0, 1]
+    assert values["via"].tolist() == [[4, 6], [3, 4]]            # a move's via is its to
+    assert values["pressure"].tolist() == [1.0, 0.5] and values["color"][0].tolist() == [0, 0, 0]
