@@ -23,8 +23,8 @@ error. A statement uses only its own slots (a ``move`` uses ``flag`` and ``end``
 
 Batched code (training, search) steps a :class:`~spiral_dsl.interpreters.base.BatchCanvas`
 with *values*, one batch-first array per statement field: :meth:`ActionSpec.values_of` turns
-action indices into them (the one place that looks indices up), :func:`values_of_statements`
-turns core statements into them, and :func:`statements_of_values` turns them back.
+action indices into them (the one place that looks indices up); :mod:`spiral_dsl.values` turns
+core statements into them and back.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from . import ast as A
 from .errors import SplRangeError, SplTypeError
 from .settings import DEFAULTS
 
-__all__ = ["Slot", "ActionSpec", "PAINT_BRUSH_SIZES", "values_of_statements", "statements_of_values"]
+__all__ = ["Slot", "ActionSpec", "PAINT_BRUSH_SIZES"]
 
 PAINT_BRUSH_SIZES = (1, 2, 4, 8, 12, 24)  # radii at canvas 64 (SPIRAL's), scaled with canvas
 PRESSURE_BINS = 10
@@ -324,89 +324,6 @@ class ActionSpec:
                 else:
                     out[f.name] = look(f.metadata["slot"])
         return out
-
-
-#: what a row carries in a field its statement lacks (a ``move``'s ``via``: its ``to``): finite
-#: values that every BatchCanvas ignores
-_FILL = {"pressure": 1.0, "brush_size": 1.0, "color": (0.0, 0.0, 0.0), "shape": 0,
-         "size_class": 0, "cell": (0, 0)}
-
-
-def values_of_statements(domain: str, statements):
-    """B core statements of ``domain`` (one per canvas) as the batch-first values of
-    :meth:`ActionSpec.values_of` (numpy: float64 numbers, int64 indices), off the action grid
-    too. Fields a statement lacks are filled (a location with the statement's ``to``)."""
-    import numpy as np
-    types = A.CORE_BY_DOMAIN[domain]
-    columns: dict[str, list] = {}
-    kinds: dict[str, str] = {}
-    if len(types) > 1:
-        columns["flag"], kinds["flag"] = [], "flag"
-    for stmt_type in types:
-        for f in dataclasses.fields(stmt_type):
-            if "slot" in f.metadata and f.name not in columns:
-                columns[f.name], kinds[f.name] = [], f.metadata["kind"]
-    for st in statements:
-        if type(st) not in types:
-            raise SplTypeError(f"{type(st).__name__} is not a core statement of the {domain} domain")
-        for name, column in columns.items():
-            kind = kinds[name]
-            if name == "flag":
-                column.append(types.index(type(st)))
-                continue
-            value = getattr(st, name, None) if name in {f.name for f in dataclasses.fields(st)} else None
-            if value is None:
-                value = st.to if kind == "location" else _FILL[kind]
-            if kind == "location":
-                value = (value.x, value.y)
-            elif kind == "shape":
-                value = A.SHAPES.index(value)
-            elif kind == "size_class":
-                value = A.SIZE_CLASSES.index(value)
-            elif kind == "color":
-                value = tuple(value)
-            column.append(value)
-    integer = ("flag", "shape", "size_class", "cell")
-    return {name: np.array(column, dtype=np.int64 if kinds[name] in integer else np.float64)
-            for name, column in columns.items()}
-
-
-def statements_of_values(domain: str, values: Mapping) -> list:
-    """The inverse of :meth:`ActionSpec.values_of` and :func:`values_of_statements`: the B core
-    statements of batch-first ``values`` (torch tensors or numpy arrays; float64 values give
-    back the exact floats of the action grid)."""
-    import numpy as np
-    types = A.CORE_BY_DOMAIN[domain]
-    arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in values.items()}
-    names = {"flag": tuple(t.__name__.lower() for t in types), "shape": A.SHAPES, "size_class": A.SIZE_CLASSES}
-
-    def choice(kind, name, v):                # an index into a named choice, range-checked
-        k = int(v)
-        if not 0 <= k < len(names[kind]):
-            raise SplRangeError(f"{name}={k} is out of range [0, {len(names[kind]) - 1}]")
-        return names[kind][k]
-
-    batch = len(next(iter(arrays.values())))
-    out = []
-    for b in range(batch):
-        stmt_type = types[names["flag"].index(choice("flag", "flag", arrays["flag"][b]))] if len(types) > 1 else types[0]
-        kwargs = {}
-        for f in dataclasses.fields(stmt_type):
-            if "slot" not in f.metadata:
-                continue
-            v, kind = arrays[f.name][b], f.metadata["kind"]
-            if kind == "location":
-                kwargs[f.name] = A.Point(float(v[0]), float(v[1]))
-            elif kind == "color":
-                kwargs[f.name] = A.Color(*(float(c) for c in v))
-            elif kind == "cell":
-                kwargs[f.name] = (int(v[0]), int(v[1]))
-            elif kind in ("shape", "size_class"):
-                kwargs[f.name] = choice(kind, f.name, v)
-            else:
-                kwargs[f.name] = float(v)
-        out.append(stmt_type(**kwargs))
-    return out
 
 
 def _explicit(domain: str, settings: Mapping) -> dict:

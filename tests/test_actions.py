@@ -93,7 +93,7 @@ def test_values_of_actions_decode_to_the_statements_exactly(spec, data):
     import numpy as np
     import torch
 
-    from spiral_dsl.actions import statements_of_values, values_of_statements
+    from spiral_dsl.values import statements_of_values, values_of_statements
     n = data.draw(st.integers(1, 4))
     actions = [{s: data.draw(st.integers(0, k - 1)) for s, k in spec.sizes.items()} for _ in range(n)]
     indices = spec.stack(actions)
@@ -110,7 +110,7 @@ def test_values_of_actions_decode_to_the_statements_exactly(spec, data):
 
 
 def test_values_name_their_missing_slots_and_bad_indices():
-    from spiral_dsl.actions import statements_of_values
+    from spiral_dsl.values import statements_of_values
     with pytest.raises(SplRangeError, match=r"actions lack slots \['blue'\]"):
         PAINT.values_of({s: [0] for s in PAINT.order if s != "blue"})
     values = SCENE.values_of(SCENE.stack([{}]))
@@ -120,7 +120,7 @@ def test_values_name_their_missing_slots_and_bad_indices():
 
 
 def test_a_move_row_carries_harmless_fill_in_fields_it_lacks():
-    from spiral_dsl.actions import values_of_statements
+    from spiral_dsl.values import values_of_statements
     values = values_of_statements("paint", [Move(Point(4, 6)), Stroke(Point(1, 2), Point(3, 4), 0.5, 2.0, Color(0.1, 0.2, 0.3))])
     assert values["flag"].tolist() == [0, 1]
     assert values["via"].tolist() == [[4, 6], [3, 4]]            # a move's via is its to

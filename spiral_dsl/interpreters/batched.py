@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..actions import statements_of_values
 from ..errors import SplRangeError, SplStateError, SplTypeError
 from ..lower import check_core
+from ..values import statements_of_values
 from .base import Interpreter
 from .registry import get_interpreter
 
@@ -35,7 +35,7 @@ class Batched:
     """B canvases of a single-canvas backend behind :class:`~.base.BatchCanvas`.
 
     :meth:`step` turns the values back into core statements
-    (:func:`~spiral_dsl.actions.statements_of_values`; float64 values give the action grid's
+    (:func:`~spiral_dsl.values.statements_of_values`; float64 values give the action grid's
     exact floats) and executes one on each canvas. The state is the statements each canvas has
     executed since its reset, and :meth:`load_state` replays them on fresh canvases: exact for
     every backend, and as slow as drawing them again.

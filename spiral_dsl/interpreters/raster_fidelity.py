@@ -13,7 +13,8 @@ import random
 import numpy as np
 import torch
 
-from ..actions import ActionSpec, values_of_statements
+from ..actions import ActionSpec
+from ..values import values_of_statements
 from .raster import RasterPainter
 from .raster_brush import BrushModel
 

@@ -158,7 +158,7 @@ class BatchCanvasConformance:
         for v in values:
             out = canvases.step(v)
             torch.testing.assert_close(out, canvases.image())
-        from spiral_dsl.actions import statements_of_values
+        from spiral_dsl.values import statements_of_values
         columns = [statements_of_values(self.domain, v) for v in values]
         interp = get_interpreter(self.reference, self.domain)
         for b in range(3):
