@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from spiral_dsl.errors import SplError
 
-__all__ = ["DataError"]
+__all__ = ["DataError", "ConfigError"]
 
 
 class DataError(SplError):
     """Missing or malformed data: no such file, not an IDX file, an unknown set name."""
+
+
+class ConfigError(SplError):
+    """A training configuration that cannot run: a missing or malformed config file, an unknown
+    key, a value of the wrong type or out of its range (positioned at the key in the file)."""

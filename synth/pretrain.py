@@ -31,7 +31,7 @@ from . import checkpoint as ckpt
 from .batch_env import BatchEnv
 from .errors import DataError
 from .nets import Policy
-from .train import Args
+from .config import TrainConfig
 
 __all__ = ["make_batch", "pretrain_loss", "pretrain"]
 
@@ -99,55 +99,59 @@ def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
     return total / T, acc
 
 
-def _teacher_data(args: Args, spec, device):
+def _teacher_data(config: TrainConfig, spec, device):
     """(teacher (N, T, slots) long, targets (N, 3, H, W) float) on ``device``; builds the
     teacher file first when it is missing or incomplete."""
     import numpy as np
 
     from .data import load_set
     from .teacher import build_teacher, load_teacher
-    images, _ = load_set(args.targets, size=args.canvas)
-    path = Path(args.teacher or Path(args.out_dir) / "teacher.npz")
-    steps = args.episode_length - 1
+    run, search = config.run, config.search
+    images, _ = load_set(run.targets, size=run.canvas)
+    path = Path(config.pretrain.teacher or Path(run.out_dir) / "teacher.npz")
+    steps = run.episode_length - 1
     try:
         teacher = load_teacher(path, spec, len(images))
     except DataError:
         print(f"building teacher programs for {len(images)} targets -> {path}", file=sys.stderr)
-        build_teacher(images, spec, path, steps=steps, candidates=args.teacher_candidates,
-                      polish=args.teacher_polish, seed=args.seed,
-                      workers=args.teacher_workers or os.cpu_count() or 1)
+        build_teacher(images, spec, path, steps=steps, candidates=search.teacher_candidates,
+                      polish=search.teacher_polish, seed=run.seed,
+                      workers=search.teacher_workers or os.cpu_count() or 1)
         teacher = load_teacher(path, spec, len(images))
     if teacher["actions"].shape[1] != steps:
         raise DataError(f"teacher file {path} has {teacher['actions'].shape[1]} steps; "
-                        f"episode_length={args.episode_length} needs {steps}")
+                        f"episode_length={run.episode_length} needs {steps}")
     print(f"teacher: {len(images)} programs, raster mse {float(np.mean(teacher['mse'])):.4f}", file=sys.stderr)
     actions = torch.from_numpy(teacher["actions"].astype(np.int64)).to(device)
     targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     return actions, ((targets * 255 + 0.5).floor() / 255).to(device)   # uint8-quantised, as in RL
 
 
-def pretrain(args: Args, updates: int, lr: float = 3e-4, out_path: str | Path | None = None,
-             max_seconds: float = 0.0) -> Path:
-    """Pretrain and write a model file (default ``<out_dir>/pretrained.pt``)."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    device = args.torch_device()
-    spec = args.spec()
-    policy = Policy(spec, args.policy_config()).to(device)
-    if args.init_from:
-        loaded, _ = ckpt.load_model(args.init_from)
+def pretrain(config: TrainConfig, out_path: str | Path | None = None) -> Path:
+    """Pretrain for ``config.pretrain`` (steps, seconds, learning rate, batch, source) and write
+    a model file (default ``<out_dir>/pretrained.pt``)."""
+    run, pre = config.run, config.pretrain
+    torch.set_num_threads(config.torch_threads())
+    torch.manual_seed(run.seed)
+    rng = random.Random(run.seed)
+    device = config.torch_device()
+    spec = config.spec()
+    policy = Policy(spec, config.policy).to(device)
+    if run.init_from:
+        loaded, _ = ckpt.load_model(run.init_from)
         policy.load_state_dict(loaded.state_dict())
-    opt = torch.optim.Adam(policy.parameters(), lr=lr)
-    batch = args.pretrain_batch or args.batch
-    env = BatchEnv(spec, batch, args.episode_length,
-                   "raster" if spec.domain == "paint" else args.interpreter, device=device)
-    teacher = _teacher_data(args, spec, device) if args.pretrain_source == "teacher" else None
-    gen = torch.Generator().manual_seed(args.seed)
-    out = Path(out_path or Path(args.out_dir) / "pretrained.pt")
+    opt = torch.optim.Adam(policy.parameters(), lr=pre.pretrain_lr)
+    batch = pre.pretrain_batch or config.rl.batch
+    env = BatchEnv(spec, batch, run.episode_length,
+                   "raster" if spec.domain == "paint" else run.interpreter, device=device)
+    teacher = _teacher_data(config, spec, device) if pre.pretrain_source == "teacher" else None
+    gen = torch.Generator().manual_seed(run.seed)
+    out = Path(out_path or Path(run.out_dir) / "pretrained.pt")
     out.parent.mkdir(parents=True, exist_ok=True)
     log = (out.parent / "pretrain_metrics.jsonl").open("a")
     t0 = time.perf_counter()
+    updates = pre.pretrain_updates
+    update = 0
     for update in range(1, updates + 1):
         with torch.no_grad():
             if teacher is None:
@@ -164,16 +168,16 @@ def pretrain(args: Args, updates: int, lr: float = 3e-4, out_path: str | Path | 
         opt.step()
         seconds = time.perf_counter() - t0
         record = {"update": update, "loss": loss.item(), "seconds": round(seconds, 2),
-                  "frames": update * batch * (args.episode_length - 1),
+                  "frames": update * batch * (run.episode_length - 1),
                   **{f"acc_{s}": round(a, 4) for s, a in acc.items()}}
         log.write(json.dumps(record) + "\n")
         log.flush()
-        if args.progress and (update % args.log_every == 0 or update == updates):
+        if run.progress and (update % run.log_every == 0 or update == updates):
             print(f"[pretrain {update}/{updates}] loss {loss.item():.3f} "
                   f"acc end {acc.get('end', acc.get('cell', 0)):.2f} {seconds:.0f}s", file=sys.stderr)
-        if update % args.checkpoint_every == 0:
+        if update % run.checkpoint_every == 0:
             ckpt.save_model(policy, out, stage="pretrain", update=update)
-        if max_seconds and seconds > max_seconds:
+        if pre.pretrain_seconds and seconds > pre.pretrain_seconds:
             break
     ckpt.save_model(policy, out, stage="pretrain", update=update, seconds=round(time.perf_counter() - t0, 1))
     log.close()

@@ -5,7 +5,7 @@ runs :func:`synth.search.greedy_actions` on every training target (in parallel p
 torch thread each) and stores the actions as one array, padded to ``steps`` statements with
 moves to the pen's current point (they draw nothing), so every episode has the same length.
 
-    python -m synth.teacher --targets mnist-train --out runs/mnist/teacher.npz --workers 2
+    python -m synth.teacher --config configs/mnist.toml [--set key=value] [--out FILE]
 
 The file is rewritten atomically after every chunk, so an interrupted build resumes where it
 stopped; a file built for another action space or target set is never overwritten. :func:`load_teacher` checks that the file matches the action space it will train.
@@ -124,25 +124,40 @@ def load_teacher(path: str | Path, spec: ActionSpec, count: int) -> dict:
 
 
 def main(argv=None) -> int:
+    """Build the teacher file of a training config (its targets, action space, episode length
+    and search fields: the same defaults as ``spiral train``)."""
+    import os
+
+    from spiral_dsl.errors import SplError
     p = argparse.ArgumentParser(prog="python -m synth.teacher", description=__doc__.split("\n")[0])
-    p.add_argument("--targets", default="mnist-train")
-    p.add_argument("--out", required=True)
-    p.add_argument("--canvas", type=int, default=64)
-    p.add_argument("--grid", type=int, default=32)
-    p.add_argument("--brush", default="classic/dry_brush")
-    p.add_argument("--steps", type=int, default=19)
-    p.add_argument("--candidates", type=int, default=128)
-    p.add_argument("--polish", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--limit", type=int, default=0, help="only the first N targets")
+    p.add_argument("--config", default=None, help="training config TOML (default: the defaults "
+                   "of synth.config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (python -m synth.config lists them)")
+    p.add_argument("--out", default=None, help="teacher file (default: the config's teacher, "
+                   "else <out_dir>/teacher.npz)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N targets (0: all)")
     a = p.parse_args(argv)
-    from .data import load_set
-    images, _ = load_set(a.targets, size=a.canvas)
-    if a.limit:
-        images = images[: a.limit]
-    spec = ActionSpec.for_domain("paint", {"canvas": a.canvas, "grid": a.grid, "brush": a.brush})
-    build_teacher(images, spec, a.out, steps=a.steps, candidates=a.candidates, polish=a.polish,
-                  workers=a.workers)
+    try:
+        from .config import load_config
+        from .data import load_set
+        config = load_config(a.config, a.overrides)
+        if a.limit < 0:
+            raise DataError(f"--limit={a.limit} must be an integer >= 0")
+        run, search = config.run, config.search
+        if run.domain != "paint":
+            raise DataError(f"teacher programs are for the paint domain, not domain={run.domain!r}")
+        images, _ = load_set(run.targets, size=run.canvas)
+        if a.limit:
+            images = images[: a.limit]
+        out = a.out or config.pretrain.teacher or Path(run.out_dir) / "teacher.npz"
+        build_teacher(images, config.spec(), out, steps=run.episode_length - 1,
+                      candidates=search.teacher_candidates, polish=search.teacher_polish,
+                      workers=search.teacher_workers or os.cpu_count() or 1, seed=run.seed,
+                      progress=run.progress)
+    except SplError as e:
+        print(e, file=sys.stderr)
+        return 1
     return 0
 
 

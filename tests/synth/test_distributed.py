@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from synth import checkpoint as ckpt
-from synth.train import load_args
+from synth.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,20 +28,21 @@ def ray_local():
 
 def tiny(tmp_path, **extra):
     overrides = [f"out_dir={tmp_path}"] + [f"{k}={v}" for k, v in extra.items()]
-    return load_args(str(ROOT / "configs" / "tiny.toml"), overrides)
+    return load_config(str(ROOT / "configs" / "tiny.toml"), overrides)
 
 
 @pytest.mark.slow
 def test_ray_workers_train_to_completion(ray_local, tmp_path):
     from synth.distributed import RayWorkers
-    from synth.train import _load_targets, train
+    from synth.train import load_targets, train
     args = tiny(tmp_path, workers=2, updates=3)
-    workers = RayWorkers(args, args.spec(), _load_targets(args))
+    workers = RayWorkers(args, args.spec(), load_targets(args))
     try:
         metrics = train(args, workers=workers)
     finally:
         workers.close()
-    assert metrics["update"] == 3 and metrics["frames"] == 3 * 2 * args.batch * (args.episode_length - 1)
+    assert metrics["update"] == 3
+    assert metrics["frames"] == 3 * 2 * args.rl.batch * (args.run.episode_length - 1)
     policy, info = ckpt.load_model(tmp_path / "model.pt")
     assert info["update"] == 3
 
@@ -49,9 +50,9 @@ def test_ray_workers_train_to_completion(ray_local, tmp_path):
 @pytest.mark.slow
 def test_a_killed_worker_restarts_and_training_finishes(ray_local, tmp_path):
     from synth.distributed import RayWorkers
-    from synth.train import _load_targets, train
+    from synth.train import load_targets, train
     args = tiny(tmp_path, workers=2, updates=4)
-    workers = RayWorkers(args, args.spec(), _load_targets(args))
+    workers = RayWorkers(args, args.spec(), load_targets(args))
     killed = []
 
     def kill_once(update, metrics, save):
