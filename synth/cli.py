@@ -132,26 +132,41 @@ def cmd_train(args) -> int:
     if args.pretrain is not None:
         overrides.append(f"pretrain_updates={args.pretrain}")
     config = load_config(args.config, overrides)
-    # the config's pretraining is skipped when init_from is set; an explicit --pretrain continues
-    # pretraining from init_from
-    if config.pretrain.pretrain_updates and not config.run.resume \
-            and (args.pretrain is not None or not config.run.init_from):
-        from .pretrain import pretrain
-        config = config.replace(init_from=str(pretrain(config)))
+    from . import rundir
+    run = config.run
+    with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
+        if run.resume:
+            rundir.check_resumable(run.out_dir)
+        rl_started = run.resume and (Path(run.out_dir) / "checkpoint.pt").is_file()
+        # the config's pretraining is skipped when init_from is set; an explicit --pretrain
+        # continues pretraining from init_from; --resume continues it unless RL has begun
+        if config.pretrain.pretrain_updates and not rl_started \
+                and (args.pretrain is not None or not run.init_from):
+            from .pretrain import pretrain
+            config = config.replace(init_from=str(pretrain(config)))
+        if not terminated():
+            _train_stage(config, args, train)
+        if terminated():
+            print(f"stopped by SIGTERM; the run in {run.out_dir} continues with --resume",
+                  file=sys.stderr)
+            return 128 + terminated.signal
+    print(f"model: {Path(run.out_dir) / 'model.pt'}")
+    return 0
+
+
+def _train_stage(config, args, train) -> None:
+    """RL: embedded, on Ray, or population-based on Ray Tune."""
     if args.pbt:
         from .distributed import run_pbt
         results = run_pbt(config, population=args.population, interval=args.pbt_interval,
                           address=args.address)
         best = results.get_best_result()
         print(f"best member's checkpoint: {best.checkpoint.path if best.checkpoint else 'none'}")
-        return 0
     elif args.ray:
         from .distributed import train_on_ray
         train_on_ray(config, address=args.address)
     else:
         _train_with_progress(train, config, args.quiet)
-    print(f"model: {Path(config.run.out_dir) / 'model.pt'}")
-    return 0
 
 
 def _train_with_progress(train, config, quiet: bool) -> None:

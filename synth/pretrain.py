@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from spiral_dsl.generate import random_actions
 
 from . import checkpoint as ckpt
+from . import rundir
 from .batch_env import BatchEnv
 from .errors import DataError
 from .nets import Policy
@@ -127,17 +128,32 @@ def _teacher_data(config: TrainConfig, spec, device):
     return actions, ((targets * 255 + 0.5).floor() / 255).to(device)   # uint8-quantised, as in RL
 
 
-def pretrain(config: TrainConfig, out_path: str | Path | None = None) -> Path:
+def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None) -> Path:
     """Pretrain for ``config.pretrain`` (steps, seconds, learning rate, batch, source) and write
-    a model file (default ``<out_dir>/pretrained.pt``)."""
+    a model file (default ``<out_dir>/pretrained.pt``); return its path.
+
+    Every ``checkpoint_every`` steps, and when stopped (``stop()`` True, SIGTERM), the state
+    goes to ``pretrain_checkpoint.pt`` beside it; with ``run.resume`` pretraining continues
+    from there (a finished pretraining is not repeated). ``out_dir`` is locked for the call."""
+    with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
+        return _pretrain(config, out_path, lambda: terminated() or (stop is not None and stop()))
+
+
+def _pretrain(config: TrainConfig, out_path, stop) -> Path:
     run, pre = config.run, config.pretrain
     torch.set_num_threads(config.torch_threads())
     torch.manual_seed(run.seed)
     rng = random.Random(run.seed)
     device = config.torch_device()
     spec = config.spec()
+    out = Path(out_path or Path(run.out_dir) / "pretrained.pt")
+    state_path = out.with_name("pretrain_checkpoint.pt")
+    state = ckpt.load(state_path) if run.resume and state_path.is_file() else None
+    if state is not None and state["finished"] and out.is_file():
+        print(f"pretraining finished before ({state['update']} steps): {out}", file=sys.stderr)
+        return out
     policy = Policy(spec, config.policy).to(device)
-    if run.init_from:
+    if run.init_from and state is None:
         loaded, _ = ckpt.load_model(run.init_from)
         policy.load_state_dict(loaded.state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=pre.pretrain_lr)
@@ -146,40 +162,71 @@ def pretrain(config: TrainConfig, out_path: str | Path | None = None) -> Path:
                    "raster" if spec.domain == "paint" else run.interpreter, device=device)
     teacher = _teacher_data(config, spec, device) if pre.pretrain_source == "teacher" else None
     gen = torch.Generator().manual_seed(run.seed)
-    out = Path(out_path or Path(run.out_dir) / "pretrained.pt")
+    start, elapsed = 0, 0.0
+    if state is not None:
+        ckpt.validate_record(state["model"], state_path)
+        policy.load_state_dict(state["model"]["weights"])
+        opt.load_state_dict(state["opt"])
+        start, elapsed = state["update"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state["gen_rng"])
+        rng.setstate(_python_rng(state["python_rng"]))
+        print(f"resumed pretraining {state_path} at step {start}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
-    log = (out.parent / "pretrain_metrics.jsonl").open("a")
-    t0 = time.perf_counter()
+    log = rundir.open_log(out.parent / "pretrain_metrics.jsonl", start if state is not None else None)
+    t0 = time.perf_counter() - elapsed
     updates = pre.pretrain_updates
-    update = 0
-    for update in range(1, updates + 1):
-        with torch.no_grad():
-            if teacher is None:
-                canvases, actions = make_batch(spec, env, rng)
-                target = None
-            else:
-                index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
-                canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
-                canvases = (canvases * 255 + 0.5).floor() / 255
-        loss, acc = pretrain_loss(policy, canvases, actions, target)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
-        opt.step()
-        seconds = time.perf_counter() - t0
-        record = {"update": update, "loss": loss.item(), "seconds": round(seconds, 2),
-                  "frames": update * batch * (run.episode_length - 1),
-                  **{f"acc_{s}": round(a, 4) for s, a in acc.items()}}
-        log.write(json.dumps(record) + "\n")
-        log.flush()
-        if run.progress and (update % run.log_every == 0 or update == updates):
-            print(f"[pretrain {update}/{updates}] loss {loss.item():.3f} "
-                  f"acc end {acc.get('end', acc.get('cell', 0)):.2f} {seconds:.0f}s", file=sys.stderr)
-        if update % run.checkpoint_every == 0:
-            ckpt.save_model(policy, out, stage="pretrain", update=update)
-        if pre.pretrain_seconds and seconds > pre.pretrain_seconds:
-            break
-    ckpt.save_model(policy, out, stage="pretrain", update=update, seconds=round(time.perf_counter() - t0, 1))
-    log.close()
-    env.close()
+
+    def save(update: int, finished: bool) -> None:
+        ckpt.save_atomic({"model": ckpt.model_record(policy, stage="pretrain", update=update),
+                          "opt": opt.state_dict(), "update": update, "finished": finished,
+                          "elapsed": time.perf_counter() - t0, "torch_rng": torch.get_rng_state(),
+                          "gen_rng": gen.get_state(), "python_rng": rng.getstate()}, state_path)
+        ckpt.save_model(policy, out, stage="pretrain", update=update,
+                        seconds=round(time.perf_counter() - t0, 1))
+
+    update, stopped = start, False
+    try:
+        for update in range(start + 1, updates + 1):
+            with torch.no_grad():
+                if teacher is None:
+                    canvases, actions = make_batch(spec, env, rng)
+                    target = None
+                else:
+                    index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
+                    canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
+                    canvases = (canvases * 255 + 0.5).floor() / 255
+            loss, acc = pretrain_loss(policy, canvases, actions, target)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
+            opt.step()
+            seconds = time.perf_counter() - t0
+            record = {"update": update, "loss": loss.item(), "seconds": round(seconds, 2),
+                      "frames": update * batch * (run.episode_length - 1),
+                      **{f"acc_{s}": round(a, 4) for s, a in acc.items()}}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if run.progress and (update % run.log_every == 0 or update == updates):
+                print(f"[pretrain {update}/{updates}] loss {loss.item():.3f} "
+                      f"acc end {acc.get('end', acc.get('cell', 0)):.2f} {seconds:.0f}s", file=sys.stderr)
+            if update % run.checkpoint_every == 0:
+                save(update, finished=False)
+            if pre.pretrain_seconds and seconds > pre.pretrain_seconds:
+                break
+            if stop():
+                stopped = True
+                break
+    except BaseException:  # Ctrl-C: keep what was learned, resumable
+        save(update, finished=False)
+        raise
+    finally:
+        log.close()
+        env.close()
+    save(update, finished=not stopped)
     return out
+
+
+def _python_rng(state):
+    """``random.Random.getstate()`` after a round trip through a checkpoint (lists → tuples)."""
+    return tuple(tuple(x) if isinstance(x, list) else x for x in state)

@@ -27,6 +27,7 @@ import torch
 from spiral_dsl.actions import ActionSpec
 
 from . import checkpoint as ckpt
+from . import rundir
 from .config import TrainConfig
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 
@@ -81,12 +82,20 @@ def final_reward(rl, traj, critic: DiscriminatorLearner) -> torch.Tensor:
 
 
 def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
-    """Run (or with ``run.resume``, continue) the RL stage; return the last metrics.
+    """Run (or with ``run.resume`` and ``<out_dir>/checkpoint.pt``, continue) the RL stage;
+    return the last metrics.
 
     ``workers`` defaults to :class:`LocalWorkers` (Ray passes its own pool with the same
     ``set_weights``/``rollouts`` methods); ``stop()`` may return True to end early with a final
-    checkpoint; ``callback(update, metrics, save)`` runs after every update (``save(update)``
-    writes the checkpoint) and may return True to stop."""
+    checkpoint, as SIGTERM does; ``callback(update, metrics, save)`` runs after every update
+    (``save(update)`` writes the checkpoint) and may return True to stop. ``out_dir`` is
+    locked for the call (:func:`synth.rundir.locked`)."""
+    with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
+        return _train(config, workers, lambda: terminated() or (stop is not None and stop()),
+                      callback)
+
+
+def _train(config: TrainConfig, workers, stop, callback) -> dict:
     run, rl, critic_cfg = config.run, config.rl, config.critic
     torch.set_num_threads(config.torch_threads())
     torch.manual_seed(run.seed)
@@ -104,9 +113,10 @@ def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
     critic = DiscriminatorLearner(run.canvas, config.policy.conditional, critic_cfg.d_lr,
                                   channels=config.policy.channels, device=device)
     replay = ReplayBuffer(critic_cfg.replay_batches, seed=run.seed)
-    start, elapsed = 0, 0.0
+    start, elapsed, resumed = 0, 0.0, False
     last = out / "checkpoint.pt"
     if run.resume and last.is_file():
+        resumed = True
         state = ckpt.load(last)
         learner.policy.load_state_dict(state["model"]["weights"])
         learner.opt.load_state_dict(state["policy_opt"])
@@ -124,7 +134,7 @@ def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
     own_workers = workers is None
     workers = workers or LocalWorkers(config, spec, targets)
     real_rng = np.random.default_rng(run.seed + 7)
-    metrics_file = (out / "metrics.jsonl").open("a")
+    metrics_file = rundir.open_log(out / "metrics.jsonl", start if resumed else None)
     t0 = time.perf_counter() - elapsed
     metrics: dict = {}
 
@@ -173,9 +183,9 @@ def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
                 save(update)
             if callback is not None and callback(update, metrics, save):
                 break
-            if (run.max_seconds and seconds > run.max_seconds) or (stop is not None and stop()):
+            if (run.max_seconds and seconds > run.max_seconds) or stop():
                 break
-    finally:  # Ctrl-C or a stop request: keep what was learned
+    finally:  # Ctrl-C, SIGTERM or a stop request: keep what was learned
         save(update)
         ckpt.save_model(learner.policy, out / "model.pt", run=run.name, update=update,
                         seconds=round(time.perf_counter() - t0, 1))

@@ -186,3 +186,120 @@ def test_explicit_pretrain_continues_from_init_from(tmp_path):
     assert spiral(["train", *TINY, "--pretrain", "1", "--set", f"out_dir={second}",
                    "--set", f"init_from={first / 'pretrained.pt'}", "--set", "updates=1"]) == 0
     assert (second / "pretrained.pt").is_file()
+
+
+# --- robustness: resume, SIGTERM, one run per out_dir, no repeated metrics ---
+
+def _updates(path):
+    return [json.loads(x)["update"] for x in path.read_text().splitlines()]
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
+    out = tmp_path / "empty"
+    assert spiral(["train", *TINY, "--resume", "--set", f"out_dir={out}"]) == 1
+    err = capsys.readouterr().err
+    assert f"--resume: {out} holds no checkpoint.pt or pretrain_checkpoint.pt" in err
+    assert not (out / "metrics.jsonl").exists() and not (out / "run.lock").exists()
+
+
+def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    assert spiral(["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=3"]) == 0
+    # as after a kill between update 3's metrics line and its checkpoint: the checkpoint says 2
+    state = ckpt.load(out / "checkpoint.pt")
+    state["update"] = 2
+    ckpt.save_atomic(state, out / "checkpoint.pt")
+    assert spiral(["train", *TINY, "--resume", "--set", f"out_dir={out}", "--set", "updates=4"]) == 0
+    assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
+
+
+def test_one_run_per_out_dir_and_stale_locks_are_taken_over(tmp_path, capsys):
+    import socket
+    import subprocess
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen(["sleep", "60"])
+    lock = out / "run.lock"
+    try:
+        lock.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        args = ["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=1"]
+        assert spiral(args) == 1
+        err = capsys.readouterr().err
+        assert f"out_dir {out} is in use by another run (pid {other.pid}" in err
+        assert not (out / "metrics.jsonl").exists() and lock.exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert spiral(args) == 0          # the owner is gone: its lock is stale
+    assert f"taking over the lock of a run that no longer runs ({lock}, pid {other.pid})" \
+        in capsys.readouterr().err
+    assert not lock.exists() and _updates(out / "metrics.jsonl") == [1]
+
+
+def test_the_lock_is_reentrant_within_a_process_and_released(tmp_path):
+    from synth import rundir
+    with rundir.locked(tmp_path):
+        with rundir.locked(tmp_path / "."):
+            assert (tmp_path / "run.lock").exists()
+        assert (tmp_path / "run.lock").exists()
+    assert not (tmp_path / "run.lock").exists()
+
+
+def _train_until(cmd, log, lines, tmp_path):
+    """Start ``cmd``, wait until ``log`` has ``lines`` lines, SIGTERM it; (returncode, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    err = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "spiral_dsl", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=err)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+        if log.exists() and len(log.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGTERM)
+    code = proc.wait(timeout=120)
+    err.close()
+    return code, (tmp_path / "stderr.txt").read_text()
+
+
+def test_sigterm_during_rl_writes_a_final_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    code, err = _train_until(["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=100000",
+                              "--set", "checkpoint_every=1000"], out / "metrics.jsonl", 3, tmp_path)
+    assert code == 143 and "Traceback" not in err, err
+    assert "stopped by SIGTERM" in err
+    done = _updates(out / "metrics.jsonl")[-1]
+    assert ckpt.load(out / "checkpoint.pt")["update"] == done >= 3    # not the periodic one
+    assert ckpt.load_model(out / "model.pt")[1]["update"] == done
+    assert not (out / "run.lock").exists()
+
+
+def test_sigterm_during_pretraining_then_resume_continues_pretraining(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = _train_until(["train", *TINY, "--pretrain", "100000", "--set", f"out_dir={out}",
+                              "--set", "checkpoint_every=1000"],
+                             out / "pretrain_metrics.jsonl", 3, tmp_path)
+    assert code == 143 and "Traceback" not in err, err
+    state = ckpt.load(out / "pretrain_checkpoint.pt")
+    done = _updates(out / "pretrain_metrics.jsonl")[-1]
+    assert state["update"] == done >= 3 and not state["finished"]
+    assert not (out / "checkpoint.pt").exists() and not (out / "metrics.jsonl").exists()
+    # --resume continues pretraining (not RL from random weights), then runs RL from it
+    assert spiral(["train", *TINY, "--resume", "--pretrain", str(done + 2),
+                   "--set", f"out_dir={out}"]) == 0
+    assert f"resumed pretraining {out / 'pretrain_checkpoint.pt'} at step {done}" \
+        in capsys.readouterr().err
+    assert _updates(out / "pretrain_metrics.jsonl") == list(range(1, done + 3))
+    assert ckpt.load_model(out / "pretrained.pt")[1]["update"] == done + 2
+    assert ckpt.load(out / "pretrain_checkpoint.pt")["finished"]
+    assert _updates(out / "metrics.jsonl") == [1, 2, 3]
+    # a finished pretraining is not repeated by a later --resume
+    assert spiral(["train", *TINY, "--resume", "--pretrain", str(done + 2),
+                   "--set", f"out_dir={out}", "--set", "updates=4"]) == 0
+    assert _updates(out / "pretrain_metrics.jsonl") == list(range(1, done + 3))
+    assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
