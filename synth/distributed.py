@@ -27,14 +27,28 @@ from .train import load_targets, train
 __all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt"]
 
 
+#: Read by Ray when it is imported: with it off, a local instance keeps 127.0.0.1 as its node
+#: address. Otherwise Ray replaces 127.0.0.1 by the machine's external address
+#: (ray/_private/services.py, ``resolve_ip_for_localhost``) and its servers (GCS, raylet,
+#: workers, runtime-env agent) listen on every interface: unauthenticated code execution for
+#: anyone on the network.
+_LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def init_ray(address: str | None = None, num_cpus: int | None = None):
-    """``ray.init`` once per process: a local instance bound to 127.0.0.1, or ``address``."""
+    """``ray.init`` once per process: a local instance whose every server listens on 127.0.0.1
+    only (tests/synth/test_distributed.py lists their sockets), or a connection to the cluster
+    at ``address``."""
+    if not address:
+        os.environ[_LOCAL_ONLY] = "0"   # also inherited by the processes Ray starts
     import ray
     if ray.is_initialized():
         return ray
     if address:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     else:
+        from ray._private import ray_constants
+        ray_constants.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the variable
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                  _node_ip_address="127.0.0.1", log_to_driver=False)
     return ray

@@ -26,6 +26,35 @@ def ray_local():
     ray.shutdown()
 
 
+def _listening(ray):
+    """(process name, address) of every listening TCP socket of this process and the processes
+    it started (the Ray servers and workers)."""
+    import psutil   # shipped inside Ray (ray/thirdparty_files), importable once ray is
+    me = psutil.Process()
+    found = []
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            found += [(proc.name(), c.laddr.ip) for c in proc.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:   # a worker that exited meanwhile
+            pass
+    return found
+
+
+def test_a_local_ray_instance_listens_on_loopback_only(ray_local):
+    import ipaddress
+
+    @ray_local.remote
+    def ping():
+        return 1
+    assert ray_local.get(ping.remote()) == 1    # a worker is up and serving too
+    sockets = _listening(ray_local)
+    assert len(sockets) >= 3, sockets           # GCS, raylet, workers: really listed
+    exposed = [(name, ip) for name, ip in sockets
+               if not ipaddress.ip_address(ip.removeprefix("::ffff:")).is_loopback]
+    assert not exposed, f"Ray listens beyond 127.0.0.1: {exposed}"
+
+
 def tiny(tmp_path, **extra):
     overrides = [f"out_dir={tmp_path}"] + [f"{k}={v}" for k, v in extra.items()]
     return load_config(str(ROOT / "configs" / "tiny.toml"), overrides)
