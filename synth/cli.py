@@ -122,6 +122,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    _passive_openmp()   # before torch loads; Ray workers and teacher processes set it too
     from .config import load_config
     from .train import train
     overrides = list(args.overrides)

@@ -134,9 +134,14 @@ def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None)
 
     Every ``checkpoint_every`` steps, and when stopped (``stop()`` True, SIGTERM), the state
     goes to ``pretrain_checkpoint.pt`` beside it; with ``run.resume`` pretraining continues
-    from there (a finished pretraining is not repeated). ``out_dir`` is locked for the call."""
-    with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
-        return _pretrain(config, out_path, lambda: terminated() or (stop is not None and stop()))
+    from there (a finished pretraining is not repeated). ``out_dir`` is locked for the call;
+    torch runs on ``config.torch_threads()`` threads, restored on return."""
+    threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
+    try:
+        with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
+            return _pretrain(config, out_path, lambda: terminated() or (stop is not None and stop()))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _pretrain(config: TrainConfig, out_path, stop) -> Path:

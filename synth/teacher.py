@@ -44,6 +44,13 @@ def _fingerprint(spec: ActionSpec) -> str:
     return f"{spec.domain}:{sorted(spec.settings.items())}:{list(spec.order)}"
 
 
+def _init_worker() -> None:
+    """Before a worker process imports torch: idle OpenMP threads sleep instead of spinning
+    (read once, when torch loads; spinning threads of several workers fight for the cores)."""
+    import os
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _work(job):
     """One target in a worker process (torch loads there, with one thread)."""
     import torch
@@ -92,7 +99,7 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
     ctx = mp.get_context("spawn")  # no forked torch thread pools
     # a bar with an ETA on a terminal; elsewhere the per-chunk lines below are the progress
     bar = progress_bar(n, "teacher", "image", quiet=not progress or not jobs, initial=n - len(jobs))
-    with ctx.Pool(workers) as pool, bar:
+    with ctx.Pool(workers, initializer=_init_worker) as pool, bar:
         for k, (i, row, length, err) in enumerate(pool.imap_unordered(_work, jobs, chunksize=4), 1):
             actions[i], lengths[i], mse[i], done[i] = row, length, err, True
             bar.update(1)

@@ -89,10 +89,15 @@ def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
     ``set_weights``/``rollouts`` methods); ``stop()`` may return True to end early with a final
     checkpoint, as SIGTERM does; ``callback(update, metrics, save)`` runs after every update
     (``save(update)`` writes the checkpoint) and may return True to stop. ``out_dir`` is
-    locked for the call (:func:`synth.rundir.locked`)."""
-    with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
-        return _train(config, workers, lambda: terminated() or (stop is not None and stop()),
-                      callback)
+    locked for the call (:func:`synth.rundir.locked`). Torch runs on ``config.torch_threads()``
+    threads (``run.threads``; by default every core but one), restored on return."""
+    threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
+    try:
+        with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
+            return _train(config, workers, lambda: terminated() or (stop is not None and stop()),
+                          callback)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _train(config: TrainConfig, workers, stop, callback) -> dict:

@@ -303,3 +303,28 @@ def test_sigterm_during_pretraining_then_resume_continues_pretraining(tmp_path, 
                    "--set", f"out_dir={out}", "--set", "updates=4"]) == 0
     assert _updates(out / "pretrain_metrics.jsonl") == list(range(1, done + 3))
     assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
+
+
+# --- torch threads: chosen by the config, restored for a library caller ---
+
+def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path):
+    import os
+
+    import torch
+
+    from synth.pretrain import pretrain
+    from synth.train import train
+    config = load_config("configs/tiny.toml", [f"out_dir={tmp_path}", "updates=1",
+                                               "pretrain_updates=1", "threads=1"])
+    assert load_config(None).torch_threads() == max(1, (os.cpu_count() or 1) - 1)
+    before = torch.get_num_threads()
+    seen = []
+    torch.set_num_threads(3)
+    try:
+        pretrain(config, stop=lambda: seen.append(torch.get_num_threads()))
+        assert torch.get_num_threads() == 3
+        train(config, callback=lambda update, metrics, save: seen.append(torch.get_num_threads()))
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]
