@@ -109,8 +109,9 @@ class PolicyOutput:
 class Policy(nn.Module):
     """The SPIRAL agent's network for one ActionSpec (see the module docstring)."""
 
-    def __init__(self, spec: ActionSpec, config: PolicyConfig = PolicyConfig()):
+    def __init__(self, spec: ActionSpec, config: PolicyConfig | None = None):
         super().__init__()
+        config = config or PolicyConfig()
         self.spec, self.config = spec, config
         size = spec.settings["canvas"]
         c, hidden = config.channels, config.hidden

@@ -30,9 +30,9 @@ from spiral_dsl.generate import random_actions
 from . import checkpoint as ckpt
 from . import rundir
 from .batch_env import BatchEnv
+from .config import TrainConfig
 from .errors import DataError
 from .nets import Policy
-from .config import TrainConfig
 
 __all__ = ["make_batch", "pretrain_loss", "pretrain"]
 

@@ -7,8 +7,15 @@ import pytest
 
 from spiral_dsl.cli import main as spiral
 from spiral_dsl.errors import SplError
-from synth.config import (GROUPS, RULES, TrainConfig, field_docs, load_config, parse_override,
-                          reference)
+from synth.config import (
+    GROUPS,
+    RULES,
+    TrainConfig,
+    field_docs,
+    load_config,
+    parse_override,
+    reference,
+)
 from synth.errors import ConfigError
 from synth.limits import CHECKPOINT_CONFIG
 
@@ -24,7 +31,7 @@ def test_every_field_has_a_docstring_and_a_rule_its_default_satisfies():
     names = [f.name for _, f in FIELDS]
     assert len(names) == len(set(names)), "field names must be unique: the TOML is flat"
     assert set(RULES) == set(names), set(RULES) ^ set(names)
-    for group, f in FIELDS:
+    for _, f in FIELDS:
         assert RULES[f.name].problem(f.default) is None, f.name
     # the policy's rules are the checkpoint's: every trained policy loads again
     assert {f.name for f in dataclasses.fields(GROUPS["policy"])} == set(CHECKPOINT_CONFIG)

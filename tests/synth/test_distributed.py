@@ -29,7 +29,7 @@ def ray_local():
 def _listening(ray):
     """(process name, address) of every listening TCP socket of this process and the processes
     it started (the Ray servers and workers)."""
-    import psutil   # shipped inside Ray (ray/thirdparty_files), importable once ray is
+    import psutil  # shipped inside Ray (ray/thirdparty_files), importable once ray is
     me = psutil.Process()
     found = []
     for proc in [me, *me.children(recursive=True)]:
