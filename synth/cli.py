@@ -135,9 +135,9 @@ def cmd_train(args) -> int:
     config = load_config(args.config, overrides)
     from . import rundir
     run = config.run
+    if run.resume:
+        rundir.check_resumable(run.out_dir)
     with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
-        if run.resume:
-            rundir.check_resumable(run.out_dir)
         rl_started = run.resume and (Path(run.out_dir) / "checkpoint.pt").is_file()
         # the config's pretraining is skipped when init_from is set; an explicit --pretrain
         # continues pretraining from init_from; --resume continues it unless RL has begun

@@ -60,7 +60,7 @@ class Rule:
         if self.kind in (int, float):
             noun = "an integer" if self.kind is int else "a number"
             return f"{noun}{self._range()}"
-        return f"a {self.kind.__name__}"
+        return {str: "a string"}.get(self.kind, f"a {self.kind.__name__}")
 
     def _range(self) -> str:
         if self.low is not None and self.high is not None:

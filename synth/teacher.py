@@ -74,10 +74,12 @@ def _save(path: Path, spec, actions, lengths, mse, done) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, steps: int = 19,
-                  candidates: int = 128, polish: int = 3, workers: int = 2, seed: int = 0,
+def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, steps: int,
+                  candidates: int, polish: int, workers: int, seed: int = 0,
                   chunk: int = 64, progress: bool = True) -> Path:
-    """Greedy programs for ``targets`` (N, H, W, 3) written to ``out`` (resumes a partial file)."""
+    """Greedy programs for ``targets`` (N, H, W, 3) written to ``out`` (resumes a partial file).
+    The search's settings have no defaults here: they are a training config's
+    (:class:`synth.config.SearchConfig`, ``episode_length - 1`` steps)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n, width = len(targets), len(spec.order)
