@@ -286,6 +286,8 @@ def _check(key: str, value, source: str, where: dict | None = None) -> None:
     if key not in RULES:
         close = difflib.get_close_matches(key, list(RULES), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
+        if isinstance(value, dict):
+            hint = "; config files are flat: write the keys without a [table]"
         raise ConfigError(f"unknown config key {key!r}{origin}{hint} (python -m synth.config "
                           "lists the keys)", **where)
     problem = RULES[key].problem(value)
@@ -294,9 +296,10 @@ def _check(key: str, value, source: str, where: dict | None = None) -> None:
 
 
 def _key_position(text: str, key: str, filename: str) -> dict:
-    """Where ``key = ...`` is written in TOML ``text`` (tomllib keeps no positions): the first
-    line whose key is ``key``, bare or quoted."""
-    pattern = re.compile(rf"""^(\s*)(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*=""")
+    """Where ``key = ...`` (or a table ``[key]``) is written in TOML ``text`` (tomllib keeps no
+    positions): the first line whose key is ``key``, bare or quoted."""
+    name = rf"""(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')"""
+    pattern = re.compile(rf"^(\s*)(?:{name}\s*=|\[\s*{name}\s*\])")
     for number, line in enumerate(text.split("\n"), 1):
         match = pattern.match(line)
         if match:

@@ -75,6 +75,7 @@ def _write(tmp_path, text):
     ('reward = "bogus"\n', 1, 1, r"reward='bogus' must be one of \['mse', 'discriminator'\]"),
     ("name = 'x'\nbatchsize = 8\n", 2, 1, "unknown config key 'batchsize'; did you mean 'batch'"),
     ("name = 'x'\nbatch = = 4\n", 2, 9, "invalid TOML"),
+    ("name = 'x'\n\n[rl]\nbatch = 4\n", 3, 1, r"unknown config key 'rl'; config files are flat"),
     ("batch = 4\nbatch = 5\n", 2, 10, "invalid TOML: Cannot overwrite a value"),
 ])
 def test_bad_values_in_a_file_are_positioned_errors(tmp_path, text, line, column, match):
