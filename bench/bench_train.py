@@ -12,10 +12,11 @@ import time
 
 from common import write_result
 
-from synth.train import LocalWorkers, _load_targets, load_args, train
+from synth.config import load_config
+from synth.train import LocalWorkers, load_targets, train
 
 
-def measure(args, workers_factory) -> dict:
+def measure(config, workers_factory) -> dict:
     timings = []
 
     def clock(update, metrics, save):
@@ -24,13 +25,14 @@ def measure(args, workers_factory) -> dict:
 
     workers = workers_factory()
     try:
-        train(args, workers=workers, callback=clock)
+        train(config, workers=workers, callback=clock)
     finally:
         workers.close()
     span = timings[-1] - timings[0]           # the first update is the warm-up
     updates = len(timings) - 1
-    frames = updates * args.workers * args.batch * (args.episode_length - 1)
-    return {"workers": args.workers, "frames_per_s": round(frames / span, 1),
+    run = config.run
+    frames = updates * run.workers * config.rl.batch * (run.episode_length - 1)
+    return {"workers": run.workers, "frames_per_s": round(frames / span, 1),
             "updates_per_s": round(updates / span, 3)}
 
 
@@ -43,13 +45,13 @@ def main() -> None:
             "checkpoint_every=1000", "targets=mnist-eval", "channels=32", "hidden=256", "threads=2"]
     results = {}
     with tempfile.TemporaryDirectory() as d:
-        embedded = load_args(None, base + [f"out_dir={d}/embedded"])
-        results["embedded"] = measure(embedded, lambda: LocalWorkers(embedded, embedded.spec(), _load_targets(embedded)))
+        embedded = load_config(None, base + [f"out_dir={d}/embedded"])
+        results["embedded"] = measure(embedded, lambda: LocalWorkers(embedded, embedded.spec(), load_targets(embedded)))
         from synth.distributed import RayWorkers, init_ray
         ray = init_ray(num_cpus=2)
         for n in (1, 2):
-            a = load_args(None, base + [f"out_dir={d}/ray{n}", f"workers={n}"])
-            results[f"ray_{n}"] = measure(a, lambda a=a: RayWorkers(a, a.spec(), _load_targets(a)))
+            a = load_config(None, base + [f"out_dir={d}/ray{n}", f"workers={n}"])
+            results[f"ray_{n}"] = measure(a, lambda a=a: RayWorkers(a, a.spec(), load_targets(a)))
         ray.shutdown()
     ratio = results["ray_1"]["frames_per_s"] / results["embedded"]["frames_per_s"]
     write_result("bench_train", {"benchmark": "train", "config": base, "cores": 2, **results,

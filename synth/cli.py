@@ -48,9 +48,13 @@ def _passive_openmp() -> None:
 def add_commands(sub) -> None:
     """The entry point of the ``spiral_dsl.commands`` group: add the learning commands."""
     p = sub.add_parser("train", help="train the SPIRAL agent (A2C + WGAN-GP)")
-    p.add_argument("--config", default=None, help="TOML file under configs/")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoint.pt")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a TOML config file, e.g. configs/tiny.toml (default: the defaults of "
+                        "synth.config; python -m synth.config lists the keys)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, checked like the file's values")
+    p.add_argument("--resume", action="store_true", help="continue the run in out_dir "
+                   "(pretraining or RL, wherever it stopped)")
     p.add_argument("--pretrain", type=int, default=None, metavar="UPDATES",
                    help="first pretrain for UPDATES steps (default: the config's pretrain_updates, "
                         "skipped when init_from is set; 0 to skip); with init_from, continue from it")
@@ -58,8 +62,8 @@ def add_commands(sub) -> None:
     p.add_argument("--address", default=None, help="an existing Ray cluster (with --ray)")
     p.add_argument("--workers", type=int, default=None, help="rollout workers (overrides config)")
     p.add_argument("--pbt", action="store_true", help="population-based training on Ray Tune")
-    p.add_argument("--population", type=int, default=4)
-    p.add_argument("--pbt-interval", type=int, default=5, metavar="UPDATES",
+    p.add_argument("--population", type=positive_int, default=4)
+    p.add_argument("--pbt-interval", type=positive_int, default=5, metavar="UPDATES",
                    help="updates between PBT reports (exploit/explore happens at reports)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_learning_command(cmd_train))
@@ -118,56 +122,75 @@ def add_commands(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from .train import load_args, train
+    _passive_openmp()   # before torch loads; Ray workers and teacher processes set it too
+    from .config import load_config
+    from .train import train
     overrides = list(args.overrides)
     if args.workers is not None:
         overrides.append(f"workers={args.workers}")
-    targs = load_args(args.config, overrides)
-    targs.extra["resume"] = args.resume
-    pretrain_updates = args.pretrain if args.pretrain is not None else targs.pretrain_updates
-    # the config's pretraining is skipped when init_from is set; an explicit --pretrain continues
-    # pretraining from init_from
-    if pretrain_updates and not args.resume and (args.pretrain is not None or not targs.init_from):
-        from .pretrain import pretrain
-        targs.init_from = str(pretrain(targs, pretrain_updates, lr=targs.pretrain_lr,
-                                       max_seconds=targs.pretrain_seconds))
-    if args.pbt:
-        from .distributed import run_pbt
-        results = run_pbt(targs, population=args.population, interval=args.pbt_interval, address=args.address)
-        best = results.get_best_result()
-        print(f"best member's checkpoint: {best.checkpoint.path if best.checkpoint else 'none'}")
-        return 0
-    elif args.ray:
-        from .distributed import train_on_ray
-        train_on_ray(targs, address=args.address)
-    else:
-        _train_with_progress(train, targs, args.quiet)
-    print(f"model: {Path(targs.out_dir) / 'model.pt'}")
+    if args.resume:
+        overrides.append("resume=true")
+    if args.pretrain is not None:
+        overrides.append(f"pretrain_updates={args.pretrain}")
+    config = load_config(args.config, overrides)
+    from . import rundir
+    run = config.run
+    if run.resume:
+        rundir.check_resumable(run.out_dir)
+    with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
+        rl_started = run.resume and (Path(run.out_dir) / "checkpoint.pt").is_file()
+        # the config's pretraining is skipped when init_from is set; an explicit --pretrain
+        # continues pretraining from init_from; --resume continues it unless RL has begun
+        if config.pretrain.pretrain_updates and not rl_started \
+                and (args.pretrain is not None or not run.init_from):
+            from .pretrain import pretrain
+            config = config.replace(init_from=str(pretrain(config)))
+        if not terminated():
+            _train_stage(config, args, train)
+        if terminated():
+            print(f"stopped by SIGTERM; the run in {run.out_dir} continues with --resume",
+                  file=sys.stderr)
+            return 128 + terminated.signal
+    print(f"model: {Path(run.out_dir) / 'model.pt'}")
     return 0
 
 
-def _train_with_progress(train, targs, quiet: bool) -> None:
-    """``train(targs)`` with a bar over its updates on a terminal (it replaces the periodic
+def _train_stage(config, args, train) -> None:
+    """RL: embedded, on Ray, or population-based on Ray Tune."""
+    if args.pbt:
+        from .distributed import run_pbt
+        results = run_pbt(config, population=args.population, interval=args.pbt_interval,
+                          address=args.address)
+        best = results.get_best_result()
+        print(f"best member's checkpoint: {best.checkpoint.path if best.checkpoint else 'none'}")
+    elif args.ray:
+        from .distributed import train_on_ray
+        train_on_ray(config, address=args.address)
+    else:
+        _train_with_progress(train, config, args.quiet)
+
+
+def _train_with_progress(train, config, quiet: bool) -> None:
+    """``train(config)`` with a bar over its updates on a terminal (it replaces the periodic
     counter lines there); elsewhere the counter lines are the progress, and ``--quiet``
     silences both."""
-    import dataclasses
     if quiet or not sys.stderr.isatty():
-        train(dataclasses.replace(targs, progress=False) if quiet else targs)
+        train(config.replace(progress=False) if quiet else config)
         return
     from .progress import progress_bar
-    targs = dataclasses.replace(targs, progress=False)  # works for a frozen config too
+    config = config.replace(progress=False)
     bars = []
 
     def on_update(update, metrics, save):
         if not bars:  # created at the first update, so a resumed run's ETA counts from there
-            bars.append(progress_bar(targs.updates, "train", "update", initial=update - 1))
+            bars.append(progress_bar(config.rl.updates, "train", "update", initial=update - 1))
         bars[0].update(1)
         bars[0].set_postfix(mse=f"{metrics.get('mse', float('nan')):.4f}",
                             reward=f"{metrics.get('reward', float('nan')):+.4f}", refresh=False)
         return False
 
     try:
-        train(targs, callback=on_update)
+        train(config, callback=on_update)
     finally:
         for bar in bars:
             bar.close()

@@ -8,6 +8,7 @@ render size) live in :mod:`spiral_dsl`; docs/language.md ("Limits") lists both.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -43,11 +44,32 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 
 @dataclass(frozen=True)
 class Rule:
-    """What a value must be: a ``bool``, an ``int`` in ``[low, high]``, or one of ``choices``."""
+    """What a value must be: a ``bool``, an ``int`` or a finite ``float`` in ``[low, high]``
+    (``None``: unbounded on that side), one of ``choices``, or any value of ``kind``."""
     kind: type
-    low: int | None = None
-    high: int | None = None
+    low: float | None = None
+    high: float | None = None
     choices: tuple = ()
+
+    def describe(self) -> str:
+        """The valid values in words, e.g. ``an integer in 1..256`` or ``one of ['a', 'b']``."""
+        if self.kind is bool:
+            return "true or false"
+        if self.choices:
+            return f"one of {list(self.choices)}"
+        if self.kind in (int, float):
+            noun = "an integer" if self.kind is int else "a number"
+            return f"{noun}{self._range()}"
+        return {str: "a string"}.get(self.kind, f"a {self.kind.__name__}")
+
+    def _range(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f" in {self.low}..{self.high}"
+        if self.low is not None:
+            return f" >= {self.low}"
+        if self.high is not None:
+            return f" <= {self.high}"
+        return ""
 
     def problem(self, value) -> str | None:
         """``None`` when ``value`` satisfies the rule, else what is wrong (for a message)."""
@@ -55,16 +77,18 @@ class Rule:
             return None if isinstance(value, bool) else "must be true or false"
         if self.choices:
             return None if value in self.choices else f"must be one of {list(self.choices)}"
-        if self.kind is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                return f"must be an integer in {self.low}..{self.high}"
-            if not self.low <= value <= self.high:
-                return f"is out of range; valid: {self.low}..{self.high}"
+        if self.kind in (int, float):
+            number = (int, float) if self.kind is float else int
+            if isinstance(value, bool) or not isinstance(value, number):
+                return f"must be {self.describe()}"
+            if not math.isfinite(value) or (self.low is not None and value < self.low) \
+                    or (self.high is not None and value > self.high):
+                return f"is out of range; valid: {self._range().strip().removeprefix('in ')}"
             return None
-        return None if isinstance(value, self.kind) else f"must be a {self.kind.__name__}"
+        return None if isinstance(value, self.kind) else f"must be {self.describe()}"
 
 
-#: Every :class:`synth.nets.PolicyConfig` field a checkpoint may declare, and its valid values.
+#: Every :class:`synth.config.PolicyConfig` field a checkpoint may declare, and its valid values.
 #: A new config field is one line here (tests/synth/test_checkpoint.py checks that every field
 #: has a rule). Missing fields take the dataclass default (older checkpoints).
 CHECKPOINT_CONFIG = MappingProxyType({

@@ -27,17 +27,9 @@ from torch import nn
 
 from spiral_dsl.actions import ActionSpec
 
+from .config import PolicyConfig  # the network's shape is part of the training config
+
 __all__ = ["PolicyConfig", "Policy", "Discriminator", "PolicyOutput"]
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    channels: int = 32
-    hidden: int = 256
-    residual_blocks: int = 2
-    embed: int = 32
-    conditional: bool = True
-    spatial: bool = False    # location heads read the encoder's feature map (SpatialLocationHead)
 
 
 class ResBlock(nn.Module):
@@ -117,8 +109,9 @@ class PolicyOutput:
 class Policy(nn.Module):
     """The SPIRAL agent's network for one ActionSpec (see the module docstring)."""
 
-    def __init__(self, spec: ActionSpec, config: PolicyConfig = PolicyConfig()):
+    def __init__(self, spec: ActionSpec, config: PolicyConfig | None = None):
         super().__init__()
+        config = config or PolicyConfig()
         self.spec, self.config = spec, config
         size = spec.settings["canvas"]
         c, hidden = config.channels, config.hidden

@@ -28,10 +28,11 @@ import torch.nn.functional as F
 from spiral_dsl.generate import random_actions
 
 from . import checkpoint as ckpt
+from . import rundir
 from .batch_env import BatchEnv
+from .config import TrainConfig
 from .errors import DataError
 from .nets import Policy
-from .train import Args
 
 __all__ = ["make_batch", "pretrain_loss", "pretrain"]
 
@@ -99,83 +100,138 @@ def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
     return total / T, acc
 
 
-def _teacher_data(args: Args, spec, device):
+def _teacher_data(config: TrainConfig, spec, device):
     """(teacher (N, T, slots) long, targets (N, 3, H, W) float) on ``device``; builds the
     teacher file first when it is missing or incomplete."""
     import numpy as np
 
     from .data import load_set
     from .teacher import build_teacher, load_teacher
-    images, _ = load_set(args.targets, size=args.canvas)
-    path = Path(args.teacher or Path(args.out_dir) / "teacher.npz")
-    steps = args.episode_length - 1
+    run, search = config.run, config.search
+    images, _ = load_set(run.targets, size=run.canvas)
+    path = Path(config.pretrain.teacher or Path(run.out_dir) / "teacher.npz")
+    steps = run.episode_length - 1
     try:
         teacher = load_teacher(path, spec, len(images))
     except DataError:
         print(f"building teacher programs for {len(images)} targets -> {path}", file=sys.stderr)
-        build_teacher(images, spec, path, steps=steps, candidates=args.teacher_candidates,
-                      polish=args.teacher_polish, seed=args.seed,
-                      workers=args.teacher_workers or os.cpu_count() or 1)
+        build_teacher(images, spec, path, steps=steps, candidates=search.teacher_candidates,
+                      polish=search.teacher_polish, seed=run.seed,
+                      workers=search.teacher_workers or os.cpu_count() or 1)
         teacher = load_teacher(path, spec, len(images))
     if teacher["actions"].shape[1] != steps:
         raise DataError(f"teacher file {path} has {teacher['actions'].shape[1]} steps; "
-                        f"episode_length={args.episode_length} needs {steps}")
+                        f"episode_length={run.episode_length} needs {steps}")
     print(f"teacher: {len(images)} programs, raster mse {float(np.mean(teacher['mse'])):.4f}", file=sys.stderr)
     actions = torch.from_numpy(teacher["actions"].astype(np.int64)).to(device)
     targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     return actions, ((targets * 255 + 0.5).floor() / 255).to(device)   # uint8-quantised, as in RL
 
 
-def pretrain(args: Args, updates: int, lr: float = 3e-4, out_path: str | Path | None = None,
-             max_seconds: float = 0.0) -> Path:
-    """Pretrain and write a model file (default ``<out_dir>/pretrained.pt``)."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    device = args.torch_device()
-    spec = args.spec()
-    policy = Policy(spec, args.policy_config()).to(device)
-    if args.init_from:
-        loaded, _ = ckpt.load_model(args.init_from)
+def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None) -> Path:
+    """Pretrain for ``config.pretrain`` (steps, seconds, learning rate, batch, source) and write
+    a model file (default ``<out_dir>/pretrained.pt``); return its path.
+
+    Every ``checkpoint_every`` steps, and when stopped (``stop()`` True, SIGTERM), the state
+    goes to ``pretrain_checkpoint.pt`` beside it; with ``run.resume`` pretraining continues
+    from there (a finished pretraining is not repeated). ``out_dir`` is locked for the call;
+    torch runs on ``config.torch_threads()`` threads, restored on return."""
+    threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
+    try:
+        with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
+            return _pretrain(config, out_path, lambda: terminated() or (stop is not None and stop()))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pretrain(config: TrainConfig, out_path, stop) -> Path:
+    run, pre = config.run, config.pretrain
+    torch.set_num_threads(config.torch_threads())
+    torch.manual_seed(run.seed)
+    rng = random.Random(run.seed)
+    device = config.torch_device()
+    spec = config.spec()
+    out = Path(out_path or Path(run.out_dir) / "pretrained.pt")
+    state_path = out.with_name("pretrain_checkpoint.pt")
+    state = ckpt.load(state_path) if run.resume and state_path.is_file() else None
+    if state is not None and state["finished"] and out.is_file():
+        print(f"pretraining finished before ({state['update']} steps): {out}", file=sys.stderr)
+        return out
+    policy = Policy(spec, config.policy).to(device)
+    if run.init_from and state is None:
+        loaded, _ = ckpt.load_model(run.init_from)
         policy.load_state_dict(loaded.state_dict())
-    opt = torch.optim.Adam(policy.parameters(), lr=lr)
-    batch = args.pretrain_batch or args.batch
-    env = BatchEnv(spec, batch, args.episode_length,
-                   "raster" if spec.domain == "paint" else args.interpreter, device=device)
-    teacher = _teacher_data(args, spec, device) if args.pretrain_source == "teacher" else None
-    gen = torch.Generator().manual_seed(args.seed)
-    out = Path(out_path or Path(args.out_dir) / "pretrained.pt")
+    opt = torch.optim.Adam(policy.parameters(), lr=pre.pretrain_lr)
+    batch = pre.pretrain_batch or config.rl.batch
+    env = BatchEnv(spec, batch, run.episode_length,
+                   "raster" if spec.domain == "paint" else run.interpreter, device=device)
+    teacher = _teacher_data(config, spec, device) if pre.pretrain_source == "teacher" else None
+    gen = torch.Generator().manual_seed(run.seed)
+    start, elapsed = 0, 0.0
+    if state is not None:
+        ckpt.validate_record(state["model"], state_path)
+        policy.load_state_dict(state["model"]["weights"])
+        opt.load_state_dict(state["opt"])
+        start, elapsed = state["update"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state["gen_rng"])
+        rng.setstate(_python_rng(state["python_rng"]))
+        print(f"resumed pretraining {state_path} at step {start}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
-    log = (out.parent / "pretrain_metrics.jsonl").open("a")
-    t0 = time.perf_counter()
-    for update in range(1, updates + 1):
-        with torch.no_grad():
-            if teacher is None:
-                canvases, actions = make_batch(spec, env, rng)
-                target = None
-            else:
-                index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
-                canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
-                canvases = (canvases * 255 + 0.5).floor() / 255
-        loss, acc = pretrain_loss(policy, canvases, actions, target)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
-        opt.step()
-        seconds = time.perf_counter() - t0
-        record = {"update": update, "loss": loss.item(), "seconds": round(seconds, 2),
-                  "frames": update * batch * (args.episode_length - 1),
-                  **{f"acc_{s}": round(a, 4) for s, a in acc.items()}}
-        log.write(json.dumps(record) + "\n")
-        log.flush()
-        if args.progress and (update % args.log_every == 0 or update == updates):
-            print(f"[pretrain {update}/{updates}] loss {loss.item():.3f} "
-                  f"acc end {acc.get('end', acc.get('cell', 0)):.2f} {seconds:.0f}s", file=sys.stderr)
-        if update % args.checkpoint_every == 0:
-            ckpt.save_model(policy, out, stage="pretrain", update=update)
-        if max_seconds and seconds > max_seconds:
-            break
-    ckpt.save_model(policy, out, stage="pretrain", update=update, seconds=round(time.perf_counter() - t0, 1))
-    log.close()
-    env.close()
+    log = rundir.open_log(out.parent / "pretrain_metrics.jsonl", start if state is not None else None)
+    t0 = time.perf_counter() - elapsed
+    updates = pre.pretrain_updates
+
+    def save(update: int, finished: bool) -> None:
+        ckpt.save_atomic({"model": ckpt.model_record(policy, stage="pretrain", update=update),
+                          "opt": opt.state_dict(), "update": update, "finished": finished,
+                          "elapsed": time.perf_counter() - t0, "torch_rng": torch.get_rng_state(),
+                          "gen_rng": gen.get_state(), "python_rng": rng.getstate()}, state_path)
+        ckpt.save_model(policy, out, stage="pretrain", update=update,
+                        seconds=round(time.perf_counter() - t0, 1))
+
+    update, stopped = start, False
+    try:
+        for update in range(start + 1, updates + 1):
+            with torch.no_grad():
+                if teacher is None:
+                    canvases, actions = make_batch(spec, env, rng)
+                    target = None
+                else:
+                    index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
+                    canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
+                    canvases = (canvases * 255 + 0.5).floor() / 255
+            loss, acc = pretrain_loss(policy, canvases, actions, target)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
+            opt.step()
+            seconds = time.perf_counter() - t0
+            record = {"update": update, "loss": loss.item(), "seconds": round(seconds, 2),
+                      "frames": update * batch * (run.episode_length - 1),
+                      **{f"acc_{s}": round(a, 4) for s, a in acc.items()}}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if run.progress and (update % run.log_every == 0 or update == updates):
+                print(f"[pretrain {update}/{updates}] loss {loss.item():.3f} "
+                      f"acc end {acc.get('end', acc.get('cell', 0)):.2f} {seconds:.0f}s", file=sys.stderr)
+            if update % run.checkpoint_every == 0:
+                save(update, finished=False)
+            if pre.pretrain_seconds and seconds > pre.pretrain_seconds:
+                break
+            if stop():
+                stopped = True
+                break
+    except BaseException:  # Ctrl-C: keep what was learned, resumable
+        save(update, finished=False)
+        raise
+    finally:
+        log.close()
+        env.close()
+    save(update, finished=not stopped)
     return out
+
+
+def _python_rng(state):
+    """``random.Random.getstate()`` after a round trip through a checkpoint (lists → tuples)."""
+    return tuple(tuple(x) if isinstance(x, list) else x for x in state)

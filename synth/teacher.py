@@ -5,7 +5,7 @@ runs :func:`synth.search.greedy_actions` on every training target (in parallel p
 torch thread each) and stores the actions as one array, padded to ``steps`` statements with
 moves to the pen's current point (they draw nothing), so every episode has the same length.
 
-    python -m synth.teacher --targets mnist-train --out runs/mnist/teacher.npz --workers 2
+    python -m synth.teacher --config configs/mnist.toml [--set key=value] [--out FILE]
 
 The file is rewritten atomically after every chunk, so an interrupted build resumes where it
 stopped; a file built for another action space or target set is never overwritten. :func:`load_teacher` checks that the file matches the action space it will train.
@@ -44,6 +44,13 @@ def _fingerprint(spec: ActionSpec) -> str:
     return f"{spec.domain}:{sorted(spec.settings.items())}:{list(spec.order)}"
 
 
+def _init_worker() -> None:
+    """Before a worker process imports torch: idle OpenMP threads sleep instead of spinning
+    (read once, when torch loads; spinning threads of several workers fight for the cores)."""
+    import os
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _work(job):
     """One target in a worker process (torch loads there, with one thread)."""
     import torch
@@ -67,10 +74,12 @@ def _save(path: Path, spec, actions, lengths, mse, done) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, steps: int = 19,
-                  candidates: int = 128, polish: int = 3, workers: int = 2, seed: int = 0,
+def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, steps: int,
+                  candidates: int, polish: int, workers: int, seed: int = 0,
                   chunk: int = 64, progress: bool = True) -> Path:
-    """Greedy programs for ``targets`` (N, H, W, 3) written to ``out`` (resumes a partial file)."""
+    """Greedy programs for ``targets`` (N, H, W, 3) written to ``out`` (resumes a partial file).
+    The search's settings have no defaults here: they are a training config's
+    (:class:`synth.config.SearchConfig`, ``episode_length - 1`` steps)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n, width = len(targets), len(spec.order)
@@ -92,7 +101,7 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
     ctx = mp.get_context("spawn")  # no forked torch thread pools
     # a bar with an ETA on a terminal; elsewhere the per-chunk lines below are the progress
     bar = progress_bar(n, "teacher", "image", quiet=not progress or not jobs, initial=n - len(jobs))
-    with ctx.Pool(workers) as pool, bar:
+    with ctx.Pool(workers, initializer=_init_worker) as pool, bar:
         for k, (i, row, length, err) in enumerate(pool.imap_unordered(_work, jobs, chunksize=4), 1):
             actions[i], lengths[i], mse[i], done[i] = row, length, err, True
             bar.update(1)
@@ -124,25 +133,40 @@ def load_teacher(path: str | Path, spec: ActionSpec, count: int) -> dict:
 
 
 def main(argv=None) -> int:
+    """Build the teacher file of a training config (its targets, action space, episode length
+    and search fields: the same defaults as ``spiral train``)."""
+    import os
+
+    from spiral_dsl.errors import SplError
     p = argparse.ArgumentParser(prog="python -m synth.teacher", description=__doc__.split("\n")[0])
-    p.add_argument("--targets", default="mnist-train")
-    p.add_argument("--out", required=True)
-    p.add_argument("--canvas", type=int, default=64)
-    p.add_argument("--grid", type=int, default=32)
-    p.add_argument("--brush", default="classic/dry_brush")
-    p.add_argument("--steps", type=int, default=19)
-    p.add_argument("--candidates", type=int, default=128)
-    p.add_argument("--polish", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--limit", type=int, default=0, help="only the first N targets")
+    p.add_argument("--config", default=None, help="training config TOML (default: the defaults "
+                   "of synth.config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (python -m synth.config lists them)")
+    p.add_argument("--out", default=None, help="teacher file (default: the config's teacher, "
+                   "else <out_dir>/teacher.npz)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N targets (0: all)")
     a = p.parse_args(argv)
-    from .data import load_set
-    images, _ = load_set(a.targets, size=a.canvas)
-    if a.limit:
-        images = images[: a.limit]
-    spec = ActionSpec.for_domain("paint", {"canvas": a.canvas, "grid": a.grid, "brush": a.brush})
-    build_teacher(images, spec, a.out, steps=a.steps, candidates=a.candidates, polish=a.polish,
-                  workers=a.workers)
+    try:
+        from .config import load_config
+        from .data import load_set
+        config = load_config(a.config, a.overrides)
+        if a.limit < 0:
+            raise DataError(f"--limit={a.limit} must be an integer >= 0")
+        run, search = config.run, config.search
+        if run.domain != "paint":
+            raise DataError(f"teacher programs are for the paint domain, not domain={run.domain!r}")
+        images, _ = load_set(run.targets, size=run.canvas)
+        if a.limit:
+            images = images[: a.limit]
+        out = a.out or config.pretrain.teacher or Path(run.out_dir) / "teacher.npz"
+        build_teacher(images, config.spec(), out, steps=run.episode_length - 1,
+                      candidates=search.teacher_candidates, polish=search.teacher_polish,
+                      workers=search.teacher_workers or os.cpu_count() or 1, seed=run.seed,
+                      progress=run.progress)
+    except SplError as e:
+        print(e, file=sys.stderr)
+        return 1
     return 0
 
 

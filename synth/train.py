@@ -15,153 +15,35 @@ loop with the same classes as Ray actors.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import sys
 import time
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from spiral_dsl.actions import ActionSpec
-from spiral_dsl.errors import SplRangeError
 
 from . import checkpoint as ckpt
-from .nets import PolicyConfig
+from . import rundir
+from .config import TrainConfig
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 
-__all__ = ["Args", "train", "load_args", "LocalWorkers"]
-
-
-@dataclass
-class Args:
-    """Every knob of a training run (TOML keys have the same names)."""
-    name: str = "mnist"
-    domain: str = "paint"
-    conditional: bool = True
-    targets: str = "mnist-train"          # a named set, an image folder or an IDX file
-    canvas: int = 64
-    grid: int = 32
-    brush: str = "classic/dry_brush"
-    episode_length: int = 20              # steps incl. the first observation: 19 actions
-    interpreter: str = "raster"
-    batch: int = 32                       # episodes per worker per update
-    workers: int = 1
-    updates: int = 1000
-    policy_lr: float = 1e-4
-    entropy_coef: float = 0.01
-    value_coef: float = 0.5
-    discount: float = 0.99
-    reward: str = "mse"                   # "mse" or "discriminator"
-    reward_scale: float = 10.0
-    stroke_penalty: float = 0.0
-    blank_penalty: float = 0.0
-    d_lr: float = 1e-4
-    d_batch: int = 64
-    d_steps: int = 1
-    replay_batches: int = 20
-    channels: int = 32
-    hidden: int = 256
-    spatial: bool = False                 # location heads read the encoder's map (nets.SpatialLocationHead)
-    seed: int = 0
-    threads: int = 2
-    device: str = "cpu"                   # "cpu", "cuda" or "auto" (cuda when available)
-    value_warmup: int = 0                 # first RL updates train only the value baseline
-    init_from: str = ""                   # pretrained weights (synth.pretrain output)
-    pretrain_updates: int = 0             # `spiral train` pretrains first for this many steps
-    pretrain_seconds: float = 0.0         # ... or until this wall-clock time (0: no limit)
-    pretrain_lr: float = 3e-4
-    pretrain_batch: int = 0               # episodes per pretraining step (0: batch)
-    pretrain_source: str = "random"       # "random" programs, or "teacher": greedy search
-                                          # programs for the training targets (distillation)
-    teacher: str = ""                     # teacher file (default <out_dir>/teacher.npz)
-    teacher_candidates: int = 128
-    teacher_polish: int = 3
-    teacher_workers: int = 0              # processes building the teacher (0: every core)
-    out_dir: str = "runs/mnist"
-    checkpoint_every: int = 50
-    log_every: int = 10
-    max_seconds: float = 0.0              # stop after this wall-clock time (0: no limit)
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
-
-    def validate(self) -> Args:
-        choices = {"domain": ("paint", "scene"), "reward": ("mse", "discriminator"),
-                   "interpreter": ("raster", "mypaint", "mujoco"), "device": ("cpu", "cuda", "auto"),
-                   "pretrain_source": ("random", "teacher")}
-        for key, valid in choices.items():
-            if getattr(self, key) not in valid:
-                raise SplRangeError(f"{key}={getattr(self, key)!r} is not one of {list(valid)}")
-        for key in ("batch", "workers", "d_batch", "replay_batches", "checkpoint_every",
-                    "log_every", "threads", "teacher_candidates"):
-            if getattr(self, key) < 1:
-                raise SplRangeError(f"{key}={getattr(self, key)} must be >= 1")
-        # updates = 0: no RL; the model is the pretrained policy
-        for key in ("updates", "value_warmup", "pretrain_batch", "teacher_polish", "teacher_workers"):
-            if getattr(self, key) < 0:
-                raise SplRangeError(f"{key}={getattr(self, key)} must be >= 0")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise SplRangeError("device=\"cuda\" but torch sees no CUDA device; use \"cpu\" or \"auto\"")
-        if self.pretrain_source == "teacher" and self.domain != "paint":
-            raise SplRangeError("pretrain_source=\"teacher\" is for the paint domain (greedy search)")
-        if self.episode_length < 2:
-            raise SplRangeError(f"episode_length={self.episode_length} must be >= 2")
-        if not self.conditional and self.reward != "discriminator":
-            raise SplRangeError("unconditional training needs reward = \"discriminator\"")
-        return self
-
-    def spec(self) -> ActionSpec:
-        settings = {"canvas": self.canvas, "grid": self.grid}
-        if self.domain == "paint":
-            settings["brush"] = self.brush
-        else:
-            settings["objects"] = self.episode_length - 1
-        return ActionSpec.for_domain(self.domain, settings)
-
-    def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
-    def policy_config(self) -> PolicyConfig:
-        return PolicyConfig(channels=self.channels, hidden=self.hidden, conditional=self.conditional,
-                            spatial=self.spatial)
-
-
-def load_args(config: str | None = None, overrides: list[str] = ()) -> Args:
-    """Args from a TOML file, then ``key=value`` overrides (typed like the field)."""
-    values = {}
-    if config:
-        path = Path(config)
-        if not path.is_file():
-            raise SplRangeError(f"config file {path} does not exist")
-        with path.open("rb") as f:
-            values = tomllib.load(f)
-    known = {f.name: f for f in dataclasses.fields(Args)}
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or key not in known:
-            raise SplRangeError(f"bad override {item!r}: use key=value with key in {sorted(known)}")
-        default = getattr(Args(), key)
-        values[key] = (text.lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)(text)
-    unknown = set(values) - set(known)
-    if unknown:
-        raise SplRangeError(f"unknown config keys {sorted(unknown)}; valid: {sorted(known)}")
-    return Args(**values).validate()
+__all__ = ["train", "LocalWorkers", "final_reward", "load_targets"]
 
 
 class LocalWorkers:
     """Rollout workers in this process (the embedded default)."""
 
-    def __init__(self, args: Args, spec: ActionSpec, targets):
-        self.workers = [RolloutWorker(spec, args.policy_config(), args.batch, args.episode_length,
-                                      targets, args.interpreter, seed=args.seed + 1000 * i,
-                                      device=args.torch_device() if args.interpreter == "raster" else "cpu")
-                        for i in range(args.workers)]
+    def __init__(self, config: TrainConfig, spec: ActionSpec, targets):
+        run = config.run
+        device = config.torch_device() if run.interpreter == "raster" else "cpu"
+        self.workers = [RolloutWorker(spec, config.policy, config.rl.batch, run.episode_length,
+                                      targets, run.interpreter, seed=run.seed + 1000 * i,
+                                      device=device)
+                        for i in range(run.workers)]
 
     def set_weights(self, weights: dict, version: int) -> None:
         for w in self.workers:
@@ -175,54 +57,71 @@ class LocalWorkers:
             w.env.close()
 
 
-def _load_targets(args: Args):
-    if args.domain == "scene":  # scenes: targets are renders of random scene programs
+def load_targets(config: TrainConfig):
+    """The training targets (N, H, W, 3) float in [0, 1] of ``config.run``."""
+    run = config.run
+    if run.domain == "scene":  # scenes: targets are renders of random scene programs
         from .data import scene_targets
-        return scene_targets(args.spec(), count=max(512, args.batch * 8), seed=args.seed)
+        return scene_targets(config.spec(), count=max(512, config.rl.batch * 8), seed=run.seed)
     from .data import load_set
-    images, _ = load_set(args.targets, size=args.canvas)
+    images, _ = load_set(run.targets, size=run.canvas)
     return images
 
 
-def final_reward(args: Args, traj, critic: DiscriminatorLearner) -> torch.Tensor:
-    """(B,) reward at the last step, penalties included."""
+def final_reward(rl, traj, critic: DiscriminatorLearner) -> torch.Tensor:
+    """(B,) reward at the last step, penalties included (``rl``: the :class:`RLConfig`)."""
     final, targets = traj.final, traj.targets.float() / 255
-    if args.reward == "mse":
+    if rl.reward == "mse":
         reward = -((final - targets) ** 2).flatten(1).mean(1)
     else:
         with torch.no_grad():
             reward = critic.score(final, targets)
-    reward = reward * args.reward_scale
-    reward = reward + args.stroke_penalty * traj.new_sequences + args.blank_penalty * traj.blank.float()
+    reward = reward * rl.reward_scale
+    reward = reward + rl.stroke_penalty * traj.new_sequences + rl.blank_penalty * traj.blank.float()
     return reward
 
 
-def train(args: Args, workers=None, stop=None, callback=None) -> dict:
-    """Run (or resume) a training run; return the last metrics.
+def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
+    """Run (or with ``run.resume`` and ``<out_dir>/checkpoint.pt``, continue) the RL stage;
+    return the last metrics.
 
     ``workers`` defaults to :class:`LocalWorkers` (Ray passes its own pool with the same
     ``set_weights``/``rollouts`` methods); ``stop()`` may return True to end early with a final
-    checkpoint; ``callback(update, metrics, save)`` runs after every update (``save(update)``
-    writes the checkpoint) and may return True to stop."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    spec = args.spec()
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=1))
-    targets = _load_targets(args)
+    checkpoint, as SIGTERM does; ``callback(update, metrics, save)`` runs after every update
+    (``save(update)`` writes the checkpoint) and may return True to stop. ``out_dir`` is
+    locked for the call (:func:`synth.rundir.locked`). Torch runs on ``config.torch_threads()``
+    threads (``run.threads``; by default every core but one), restored on return."""
+    threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
+    try:
+        with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
+            return _train(config, workers, lambda: terminated() or (stop is not None and stop()),
+                          callback)
+    finally:
+        torch.set_num_threads(threads)
 
-    device = args.torch_device()
-    learner = PolicyLearner(spec, args.policy_config(), args.policy_lr, args.entropy_coef,
-                            args.value_coef, args.discount, device=device)
-    critic = DiscriminatorLearner(args.canvas, args.conditional, args.d_lr, channels=args.channels,
-                                  device=device)
-    replay = ReplayBuffer(args.replay_batches, seed=args.seed)
-    start, elapsed = 0, 0.0
+
+def _train(config: TrainConfig, workers, stop, callback) -> dict:
+    run, rl, critic_cfg = config.run, config.rl, config.critic
+    torch.set_num_threads(config.torch_threads())
+    torch.manual_seed(run.seed)
+    random.seed(run.seed)
+    np.random.seed(run.seed)
+    spec = config.spec()
+    out = Path(run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "args.json").write_text(json.dumps(config.flat(), indent=1))
+    targets = load_targets(config)
+
+    device = config.torch_device()
+    learner = PolicyLearner(spec, config.policy, rl.policy_lr, rl.entropy_coef,
+                            rl.value_coef, rl.discount, device=device)
+    critic = DiscriminatorLearner(run.canvas, config.policy.conditional, critic_cfg.d_lr,
+                                  channels=config.policy.channels, device=device)
+    replay = ReplayBuffer(critic_cfg.replay_batches, seed=run.seed)
+    start, elapsed, resumed = 0, 0.0, False
     last = out / "checkpoint.pt"
-    if args.extra.get("resume") and last.is_file():
+    if run.resume and last.is_file():
+        resumed = True
         state = ckpt.load(last)
         learner.policy.load_state_dict(state["model"]["weights"])
         learner.opt.load_state_dict(state["policy_opt"])
@@ -231,29 +130,29 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
         start, elapsed = state["update"], state["elapsed"]
         learner.version = start
         torch.set_rng_state(state["torch_rng"])
-        # a resumed run takes its hyperparameters from args (PBT explores them this way)
-        learner.set_hyperparameters(lr=args.policy_lr, entropy_coef=args.entropy_coef)
+        # a resumed run takes its hyperparameters from the config (PBT explores them this way)
+        learner.set_hyperparameters(lr=rl.policy_lr, entropy_coef=rl.entropy_coef)
         print(f"resumed {last} at update {start}", file=sys.stderr)
-    elif args.init_from:
-        policy, _ = ckpt.load_model(args.init_from)
+    elif run.init_from:
+        policy, _ = ckpt.load_model(run.init_from)
         learner.policy.load_state_dict(policy.state_dict())
     own_workers = workers is None
-    workers = workers or LocalWorkers(args, spec, targets)
-    real_rng = np.random.default_rng(args.seed + 7)
-    metrics_file = (out / "metrics.jsonl").open("a")
+    workers = workers or LocalWorkers(config, spec, targets)
+    real_rng = np.random.default_rng(run.seed + 7)
+    metrics_file = rundir.open_log(out / "metrics.jsonl", start if resumed else None)
     t0 = time.perf_counter() - elapsed
     metrics: dict = {}
 
     def save(update: int) -> None:
-        ckpt.save_atomic({"model": ckpt.model_record(learner.policy, run=args.name, update=update),
+        ckpt.save_atomic({"model": ckpt.model_record(learner.policy, run=run.name, update=update),
                           "policy_opt": learner.opt.state_dict(), "critic": critic.get_weights(),
                           "critic_opt": critic.opt.state_dict(), "update": update,
                           "elapsed": time.perf_counter() - t0, "torch_rng": torch.get_rng_state(),
-                          "args": json.dumps(dataclasses.asdict(args))}, last)
+                          "args": json.dumps(config.flat())}, last)
 
     update = start
     try:
-        for update in range(start + 1, args.updates + 1):
+        for update in range(start + 1, rl.updates + 1):
             workers.set_weights(learner.get_weights(), learner.version)
             for traj in workers.rollouts():
                 stale = learner.version - traj.policy_version
@@ -261,39 +160,39 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
                     metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1
                     continue
                 traj = traj.to(device)
-                reward = final_reward(args, traj, critic)
-                metrics = learner.update(traj, reward, value_only=update <= args.value_warmup)
+                reward = final_reward(rl, traj, critic)
+                metrics = learner.update(traj, reward, value_only=update <= rl.value_warmup)
                 replay.add(traj.targets, traj.canvases[-1])
                 mse = ((traj.final - traj.targets.float() / 255) ** 2).flatten(1).mean(1)
                 metrics.update(reward=reward.mean().item(), mse=mse.mean().item())
-                if args.reward == "discriminator":
-                    for _ in range(args.d_steps):
-                        real_targets, fakes = replay.sample(args.d_batch)
-                        if args.conditional:
+                if rl.reward == "discriminator":
+                    for _ in range(critic_cfg.d_steps):
+                        real_targets, fakes = replay.sample(critic_cfg.d_batch)
+                        if config.policy.conditional:
                             real = real_targets
                         else:
-                            idx = torch.from_numpy(real_rng.integers(0, len(targets), args.d_batch))
+                            idx = torch.from_numpy(real_rng.integers(0, len(targets), critic_cfg.d_batch))
                             real = torch.from_numpy(targets[idx.numpy()]).permute(0, 3, 1, 2).to(device)
                         metrics.update(critic.update(real, fakes, real_targets))
             seconds = time.perf_counter() - t0
-            frames = update * args.workers * args.batch * (args.episode_length - 1)
+            frames = update * run.workers * rl.batch * (run.episode_length - 1)
             metrics.update(update=update, seconds=round(seconds, 2), frames=frames)
             metrics_file.write(json.dumps(metrics) + "\n")
             metrics_file.flush()
-            if args.progress and (update % args.log_every == 0 or update == args.updates):
-                print(f"\r[{update}/{args.updates}] mse {metrics.get('mse', float('nan')):.4f} "
+            if run.progress and (update % run.log_every == 0 or update == rl.updates):
+                print(f"\r[{update}/{rl.updates}] mse {metrics.get('mse', float('nan')):.4f} "
                       f"reward {metrics.get('reward', float('nan')):+.4f} "
                       f"entropy {metrics.get('entropy', float('nan')):.2f} "
                       f"{frames / max(seconds, 1e-9):.0f} frames/s", end="\n", file=sys.stderr)
-            if update % args.checkpoint_every == 0:
+            if update % run.checkpoint_every == 0:
                 save(update)
             if callback is not None and callback(update, metrics, save):
                 break
-            if (args.max_seconds and seconds > args.max_seconds) or (stop is not None and stop()):
+            if (run.max_seconds and seconds > run.max_seconds) or stop():
                 break
-    finally:  # Ctrl-C or a stop request: keep what was learned
+    finally:  # Ctrl-C, SIGTERM or a stop request: keep what was learned
         save(update)
-        ckpt.save_model(learner.policy, out / "model.pt", run=args.name, update=update,
+        ckpt.save_model(learner.policy, out / "model.pt", run=run.name, update=update,
                         seconds=round(time.perf_counter() - t0, 1))
         metrics_file.close()
         if own_workers:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from synth import checkpoint as ckpt
-from synth.train import load_args
+from synth.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,22 +26,52 @@ def ray_local():
     ray.shutdown()
 
 
+def _listening(ray):
+    """(process name, address) of every listening TCP socket of this process and the processes
+    it started (the Ray servers and workers)."""
+    import psutil  # shipped inside Ray (ray/thirdparty_files), importable once ray is
+    me = psutil.Process()
+    found = []
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            found += [(proc.name(), c.laddr.ip) for c in proc.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:   # a worker that exited meanwhile
+            pass
+    return found
+
+
+def test_a_local_ray_instance_listens_on_loopback_only(ray_local):
+    import ipaddress
+
+    @ray_local.remote
+    def ping():
+        return 1
+    assert ray_local.get(ping.remote()) == 1    # a worker is up and serving too
+    sockets = _listening(ray_local)
+    assert len(sockets) >= 3, sockets           # GCS, raylet, workers: really listed
+    exposed = [(name, ip) for name, ip in sockets
+               if not ipaddress.ip_address(ip.removeprefix("::ffff:")).is_loopback]
+    assert not exposed, f"Ray listens beyond 127.0.0.1: {exposed}"
+
+
 def tiny(tmp_path, **extra):
     overrides = [f"out_dir={tmp_path}"] + [f"{k}={v}" for k, v in extra.items()]
-    return load_args(str(ROOT / "configs" / "tiny.toml"), overrides)
+    return load_config(str(ROOT / "configs" / "tiny.toml"), overrides)
 
 
 @pytest.mark.slow
 def test_ray_workers_train_to_completion(ray_local, tmp_path):
     from synth.distributed import RayWorkers
-    from synth.train import _load_targets, train
+    from synth.train import load_targets, train
     args = tiny(tmp_path, workers=2, updates=3)
-    workers = RayWorkers(args, args.spec(), _load_targets(args))
+    workers = RayWorkers(args, args.spec(), load_targets(args))
     try:
         metrics = train(args, workers=workers)
     finally:
         workers.close()
-    assert metrics["update"] == 3 and metrics["frames"] == 3 * 2 * args.batch * (args.episode_length - 1)
+    assert metrics["update"] == 3
+    assert metrics["frames"] == 3 * 2 * args.rl.batch * (args.run.episode_length - 1)
     policy, info = ckpt.load_model(tmp_path / "model.pt")
     assert info["update"] == 3
 
@@ -49,9 +79,9 @@ def test_ray_workers_train_to_completion(ray_local, tmp_path):
 @pytest.mark.slow
 def test_a_killed_worker_restarts_and_training_finishes(ray_local, tmp_path):
     from synth.distributed import RayWorkers
-    from synth.train import _load_targets, train
+    from synth.train import load_targets, train
     args = tiny(tmp_path, workers=2, updates=4)
-    workers = RayWorkers(args, args.spec(), _load_targets(args))
+    workers = RayWorkers(args, args.spec(), load_targets(args))
     killed = []
 
     def kill_once(update, metrics, save):

@@ -8,7 +8,7 @@ import pytest
 from spiral_dsl import Program, SplError
 from spiral_dsl.cli import main as spiral
 from synth import checkpoint as ckpt
-from synth.train import load_args
+from synth.config import load_config
 
 TINY = ["--config", "configs/tiny.toml"]
 
@@ -34,17 +34,6 @@ def test_discriminator_reward_and_unconditional(tmp_path):
         assert spiral(["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=2", *extra]) == 0
         lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         assert "d_loss" in lines[-1]
-
-
-def test_config_errors_are_clear(tmp_path):
-    with pytest.raises(SplError, match="reward='bogus' is not one of"):
-        load_args("configs/tiny.toml", ["reward=bogus"])
-    with pytest.raises(SplError, match="unknown config keys"):
-        bad = tmp_path / "bad.toml"
-        bad.write_text("learning_rate = 3\n")
-        load_args(str(bad))
-    with pytest.raises(SplError, match="does not exist"):
-        load_args(str(tmp_path / "missing.toml"))
 
 
 def test_checkpoints_load_without_pickled_code(tmp_path):
@@ -89,22 +78,22 @@ def test_synthesize_with_a_trained_checkpoint(tmp_path):
 
 def test_device_choice():
     import torch
-    assert load_args("configs/tiny.toml", ["device=auto"]).torch_device().type in ("cpu", "cuda")
+    assert load_config("configs/tiny.toml", ["device=auto"]).torch_device().type in ("cpu", "cuda")
     if not torch.cuda.is_available():
         with pytest.raises(SplError, match="no CUDA device"):
-            load_args("configs/tiny.toml", ["device=cuda"])
-    with pytest.raises(SplError, match="device='tpu' is not one of"):
-        load_args("configs/tiny.toml", ["device=tpu"])
+            load_config("configs/tiny.toml", ["device=cuda"])
+    with pytest.raises(SplError, match="device='tpu' must be one of"):
+        load_config("configs/tiny.toml", ["device=tpu"])
 
 
 def test_value_warmup_trains_only_the_baseline():
     import torch
 
     from synth.roles import PolicyLearner, RolloutWorker
-    args = load_args("configs/tiny.toml")
-    spec = args.spec()
-    worker = RolloutWorker(spec, args.policy_config(), 4, 4, None, seed=0)
-    learner = PolicyLearner(spec, args.policy_config(), lr=1e-2)
+    config = load_config("configs/tiny.toml")
+    spec = config.spec()
+    worker = RolloutWorker(spec, config.policy, 4, 4, None, seed=0)
+    learner = PolicyLearner(spec, config.policy, lr=1e-2)
     worker.set_weights(learner.get_weights(), 0)
     traj = worker.rollout()
     heads = {k: v.clone() for k, v in learner.policy.heads.state_dict().items()}
@@ -156,3 +145,145 @@ def test_explicit_pretrain_continues_from_init_from(tmp_path):
     assert spiral(["train", *TINY, "--pretrain", "1", "--set", f"out_dir={second}",
                    "--set", f"init_from={first / 'pretrained.pt'}", "--set", "updates=1"]) == 0
     assert (second / "pretrained.pt").is_file()
+
+
+# --- robustness: resume, SIGTERM, one run per out_dir, no repeated metrics ---
+
+def _updates(path):
+    return [json.loads(x)["update"] for x in path.read_text().splitlines()]
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
+    out = tmp_path / "empty"
+    assert spiral(["train", *TINY, "--resume", "--set", f"out_dir={out}"]) == 1
+    err = capsys.readouterr().err
+    assert f"--resume: {out} holds no checkpoint.pt or pretrain_checkpoint.pt" in err
+    assert not out.exists()
+
+
+def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    assert spiral(["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=3"]) == 0
+    # as after a kill between update 3's metrics line and its checkpoint: the checkpoint says 2
+    state = ckpt.load(out / "checkpoint.pt")
+    state["update"] = 2
+    ckpt.save_atomic(state, out / "checkpoint.pt")
+    assert spiral(["train", *TINY, "--resume", "--set", f"out_dir={out}", "--set", "updates=4"]) == 0
+    assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
+
+
+def test_one_run_per_out_dir_and_stale_locks_are_taken_over(tmp_path, capsys):
+    import socket
+    import subprocess
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen(["sleep", "60"])
+    lock = out / "run.lock"
+    try:
+        lock.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        args = ["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=1"]
+        assert spiral(args) == 1
+        err = capsys.readouterr().err
+        assert f"out_dir {out} is in use by another run (pid {other.pid}" in err
+        assert not (out / "metrics.jsonl").exists() and lock.exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert spiral(args) == 0          # the owner is gone: its lock is stale
+    assert f"taking over the lock of a run that no longer runs ({lock}, pid {other.pid})" \
+        in capsys.readouterr().err
+    assert not lock.exists() and _updates(out / "metrics.jsonl") == [1]
+
+
+def test_the_lock_is_reentrant_within_a_process_and_released(tmp_path):
+    from synth import rundir
+    with rundir.locked(tmp_path):
+        with rundir.locked(tmp_path / "."):
+            assert (tmp_path / "run.lock").exists()
+        assert (tmp_path / "run.lock").exists()
+    assert not (tmp_path / "run.lock").exists()
+
+
+def _train_until(cmd, log, lines, tmp_path):
+    """Start ``cmd``, wait until ``log`` has ``lines`` lines, SIGTERM it; (returncode, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    err = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "spiral_dsl", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=err)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+        if log.exists() and len(log.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGTERM)
+    code = proc.wait(timeout=120)
+    err.close()
+    return code, (tmp_path / "stderr.txt").read_text()
+
+
+def test_sigterm_during_rl_writes_a_final_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    code, err = _train_until(["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=100000",
+                              "--set", "checkpoint_every=1000"], out / "metrics.jsonl", 3, tmp_path)
+    assert code == 143 and "Traceback" not in err, err
+    assert "stopped by SIGTERM" in err
+    done = _updates(out / "metrics.jsonl")[-1]
+    assert ckpt.load(out / "checkpoint.pt")["update"] == done >= 3    # not the periodic one
+    assert ckpt.load_model(out / "model.pt")[1]["update"] == done
+    assert not (out / "run.lock").exists()
+
+
+def test_sigterm_during_pretraining_then_resume_continues_pretraining(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = _train_until(["train", *TINY, "--pretrain", "100000", "--set", f"out_dir={out}",
+                              "--set", "checkpoint_every=1000"],
+                             out / "pretrain_metrics.jsonl", 3, tmp_path)
+    assert code == 143 and "Traceback" not in err, err
+    state = ckpt.load(out / "pretrain_checkpoint.pt")
+    done = _updates(out / "pretrain_metrics.jsonl")[-1]
+    assert state["update"] == done >= 3 and not state["finished"]
+    assert not (out / "checkpoint.pt").exists() and not (out / "metrics.jsonl").exists()
+    # --resume continues pretraining (not RL from random weights), then runs RL from it
+    assert spiral(["train", *TINY, "--resume", "--pretrain", str(done + 2),
+                   "--set", f"out_dir={out}"]) == 0
+    assert f"resumed pretraining {out / 'pretrain_checkpoint.pt'} at step {done}" \
+        in capsys.readouterr().err
+    assert _updates(out / "pretrain_metrics.jsonl") == list(range(1, done + 3))
+    assert ckpt.load_model(out / "pretrained.pt")[1]["update"] == done + 2
+    assert ckpt.load(out / "pretrain_checkpoint.pt")["finished"]
+    assert _updates(out / "metrics.jsonl") == [1, 2, 3]
+    # a finished pretraining is not repeated by a later --resume
+    assert spiral(["train", *TINY, "--resume", "--pretrain", str(done + 2),
+                   "--set", f"out_dir={out}", "--set", "updates=4"]) == 0
+    assert _updates(out / "pretrain_metrics.jsonl") == list(range(1, done + 3))
+    assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
+
+
+# --- torch threads: chosen by the config, restored for a library caller ---
+
+def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path):
+    import os
+
+    import torch
+
+    from synth.pretrain import pretrain
+    from synth.train import train
+    config = load_config("configs/tiny.toml", [f"out_dir={tmp_path}", "updates=1",
+                                               "pretrain_updates=1", "threads=1"])
+    assert load_config(None).torch_threads() == max(1, (os.cpu_count() or 1) - 1)
+    before = torch.get_num_threads()
+    seen = []
+    torch.set_num_threads(3)
+    try:
+        pretrain(config, stop=lambda: seen.append(torch.get_num_threads()))
+        assert torch.get_num_threads() == 3
+        train(config, callback=lambda update, metrics, save: seen.append(torch.get_num_threads()))
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]

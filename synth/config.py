@@ -1,0 +1,425 @@
+"""The training configuration: typed, documented, validated on load.
+
+    spiral train --config configs/mnist.toml [--set key=value ...]
+
+A config file is flat TOML: every key is the name of one field below (``batch = 256``), unique
+across the groups, so ``--set batch=4`` needs no group prefix. The groups say which stage
+reads a field: :class:`RunConfig` (the run as a whole), :class:`PolicyConfig` (the network),
+:class:`RLConfig` (A2C), :class:`CriticConfig` (the WGAN-GP discriminator),
+:class:`PretrainConfig` (supervised pretraining) and :class:`SearchConfig` (the greedy search
+that builds teacher programs). Each field's docstring is its documentation; ``python -m
+synth.config`` prints them as the field reference.
+
+:func:`load_config` checks every value against its rule in :data:`RULES` (type, range or
+choices) before anything runs: a wrong type, an out-of-range value or an unknown key is one
+:class:`~synth.errors.ConfigError` naming the key, the value and what is valid, at the key's
+``file:line:col`` when it came from a file (``--set`` values are checked by the same rules).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from spiral_dsl.actions import ActionSpec
+
+from .errors import ConfigError
+from .limits import CHECKPOINT_CONFIG, CHECKPOINT_SETTINGS, Rule
+
+__all__ = ["RunConfig", "PolicyConfig", "RLConfig", "CriticConfig", "PretrainConfig",
+           "SearchConfig", "TrainConfig", "RULES", "load_config", "field_docs", "reference"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run as a whole: task, environment, resources and output."""
+    name: str = "mnist"
+    """Run name, recorded in checkpoints and model files."""
+    domain: str = "paint"
+    """``"paint"`` (strokes, libmypaint brushes) or ``"scene"`` (MuJoCo objects)."""
+    targets: str = "mnist-train"
+    """Training images: a named set (``mnist-train``, ``mnist-eval``), an image folder or an IDX
+    file. Scenes draw their own targets (renders of random scenes)."""
+    canvas: int = 64
+    """Canvas side in pixels (the action space's ``canvas`` setting)."""
+    grid: int = 32
+    """Location grid side: points are snapped to a ``grid × grid`` lattice."""
+    brush: str = "classic/dry_brush"
+    """libmypaint brush of the paint domain (a name in the installed brush library)."""
+    episode_length: int = 20
+    """Steps per episode including the first observation: ``episode_length - 1`` actions."""
+    interpreter: str = "raster"
+    """Renderer of training rollouts: ``"raster"`` (batched, torch), ``"mypaint"`` or
+    ``"mujoco"`` (scenes)."""
+    workers: int = 1
+    """Rollout workers (Ray actors with ``--ray``, else in this process)."""
+    seed: int = 0
+    """Seed of torch, numpy and Python's ``random`` (same seed, same run)."""
+    threads: int = 0
+    """Torch threads of the learner; 0: every core but one (at least 1), leaving a core for
+    the rest of the machine. Restored when training returns."""
+    device: str = "cpu"
+    """``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when torch sees a GPU)."""
+    out_dir: str = "runs/mnist"
+    """Folder of checkpoints, metrics and the model; one run at a time (a lock file)."""
+    resume: bool = False
+    """Continue the run in ``out_dir`` (pretraining or RL, wherever it stopped); an error when
+    ``out_dir`` holds nothing to resume."""
+    init_from: str = ""
+    """Model file to start from (a ``synth.pretrain`` output); empty: random weights."""
+    checkpoint_every: int = 50
+    """Updates between checkpoints (a kill loses at most this many)."""
+    log_every: int = 10
+    """Updates between progress lines on stderr."""
+    max_seconds: float = 0.0
+    """Stop RL after this wall-clock time, with a final checkpoint (0: no limit)."""
+    progress: bool = True
+    """Print progress on stderr."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The policy network's shape (:class:`synth.nets.Policy`); stored in every model file."""
+    channels: int = 32
+    """Convolution channels of the encoder."""
+    hidden: int = 256
+    """Width of the LSTM core and the decoder."""
+    residual_blocks: int = 2
+    """Residual blocks after the encoder's strided convolutions."""
+    embed: int = 32
+    """Width of each action slot's embedding."""
+    conditional: bool = True
+    """The policy sees the target image (false: unconditional generation, which needs
+    ``reward = "discriminator"``)."""
+    spatial: bool = False
+    """Location heads read the encoder's feature map (``nets.SpatialLocationHead``)."""
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """A2C: rollouts, rewards and the policy update."""
+    batch: int = 32
+    """Episodes per worker per update."""
+    updates: int = 1000
+    """RL updates (0: no RL; the model is the pretrained policy)."""
+    policy_lr: float = 1e-4
+    """Adam learning rate of the policy."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    value_coef: float = 0.5
+    """Weight of the value baseline's loss."""
+    discount: float = 0.99
+    """Discount of future rewards."""
+    reward: str = "mse"
+    """``"mse"`` (minus the MSE to the target) or ``"discriminator"`` (the critic's score)."""
+    reward_scale: float = 10.0
+    """Factor applied to the final reward."""
+    stroke_penalty: float = 0.0
+    """Reward added per new stroke sequence (SPIRAL's penalty; usually <= 0)."""
+    blank_penalty: float = 0.0
+    """Reward added for a blank final canvas (usually <= 0)."""
+    value_warmup: int = 0
+    """The first updates train only the value baseline."""
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    """The WGAN-GP discriminator (used when ``reward = "discriminator"``)."""
+    d_lr: float = 1e-4
+    """Adam learning rate of the discriminator."""
+    d_batch: int = 64
+    """Pairs per discriminator update."""
+    d_steps: int = 1
+    """Discriminator updates per policy update."""
+    replay_batches: int = 20
+    """Final canvases of this many recent batches are replayed to the discriminator."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Supervised pretraining (behaviour cloning) before RL (:mod:`synth.pretrain`)."""
+    pretrain_updates: int = 0
+    """Pretraining steps before RL (0: none). Skipped when ``init_from`` is set, unless
+    ``spiral train --pretrain N`` asks for it."""
+    pretrain_seconds: float = 0.0
+    """Stop pretraining after this wall-clock time (0: no limit)."""
+    pretrain_lr: float = 3e-4
+    """Adam learning rate of pretraining."""
+    pretrain_batch: int = 0
+    """Episodes per pretraining step (0: ``batch``)."""
+    pretrain_source: str = "random"
+    """``"random"`` programs from the DSL's generator, or ``"teacher"``: greedy-search programs
+    for the training targets (distillation; paint only)."""
+    teacher: str = ""
+    """Teacher file (empty: ``<out_dir>/teacher.npz``, built on first use)."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The greedy search that builds teacher programs (:mod:`synth.teacher`)."""
+    teacher_candidates: int = 128
+    """Candidate statements tried per step."""
+    teacher_polish: int = 3
+    """Rounds of local grid moves polishing each chosen statement."""
+    teacher_workers: int = 0
+    """Processes building the teacher (0: every core)."""
+
+
+#: The groups of :class:`TrainConfig`, by attribute name.
+GROUPS = MappingProxyType({"run": RunConfig, "policy": PolicyConfig, "rl": RLConfig,
+                           "critic": CriticConfig, "pretrain": PretrainConfig,
+                           "search": SearchConfig})
+
+_NAME = Rule(str)
+#: What every field's value must be (policy fields: the checkpoint rules, so every trained
+#: policy can be loaded again). tests/synth/test_config.py checks that every field has one.
+RULES = MappingProxyType({
+    "name": _NAME, "domain": Rule(str, choices=("paint", "scene")), "targets": _NAME,
+    "canvas": CHECKPOINT_SETTINGS["canvas"], "grid": CHECKPOINT_SETTINGS["grid"], "brush": _NAME,
+    "episode_length": Rule(int, 2, 1000), "interpreter": Rule(str, choices=("raster", "mypaint", "mujoco")),
+    "workers": Rule(int, 1, 1024), "seed": Rule(int, 0, 2**31 - 1), "threads": Rule(int, 0, 1024),
+    "device": Rule(str, choices=("cpu", "cuda", "auto")), "out_dir": _NAME, "resume": Rule(bool),
+    "init_from": _NAME, "checkpoint_every": Rule(int, 1), "log_every": Rule(int, 1),
+    "max_seconds": Rule(float, 0), "progress": Rule(bool),
+    **CHECKPOINT_CONFIG,
+    "batch": Rule(int, 1, 65536), "updates": Rule(int, 0), "policy_lr": Rule(float, 0, 1),
+    "entropy_coef": Rule(float, 0), "value_coef": Rule(float, 0), "discount": Rule(float, 0, 1),
+    "reward": Rule(str, choices=("mse", "discriminator")), "reward_scale": Rule(float),
+    "stroke_penalty": Rule(float), "blank_penalty": Rule(float), "value_warmup": Rule(int, 0),
+    "d_lr": Rule(float, 0, 1), "d_batch": Rule(int, 1, 65536), "d_steps": Rule(int, 1, 1000),
+    "replay_batches": Rule(int, 1, 10000),
+    "pretrain_updates": Rule(int, 0), "pretrain_seconds": Rule(float, 0),
+    "pretrain_lr": Rule(float, 0, 1), "pretrain_batch": Rule(int, 0, 65536),
+    "pretrain_source": Rule(str, choices=("random", "teacher")), "teacher": _NAME,
+    "teacher_candidates": Rule(int, 1, 65536), "teacher_polish": Rule(int, 0, 1000),
+    "teacher_workers": Rule(int, 0, 1024),
+})
+
+#: field name → group name (field names are unique across groups: the TOML is flat).
+_GROUP_OF = MappingProxyType({f.name: group for group, cls in GROUPS.items()
+                              for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training configuration: one frozen group per stage. Build it with
+    :func:`load_config`, change it with :meth:`replace` (both validate)."""
+    run: RunConfig = field(default_factory=RunConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def flat(self) -> dict:
+        """``{key: value}`` over every field (the TOML keys; what ``args.json`` records)."""
+        return {k: v for group in GROUPS for k, v in dataclasses.asdict(getattr(self, group)).items()}
+
+    @classmethod
+    def from_flat(cls, values: dict, source: str = "config") -> TrainConfig:
+        """A config from flat ``{key: value}`` (defaults for the rest), every value checked."""
+        for key, value in values.items():
+            _check(key, value, source)
+        values = {k: float(v) if RULES[k].kind is float else v for k, v in values.items()}
+        groups = {g: cls_(**{k: v for k, v in values.items() if _GROUP_OF[k] == g})
+                  for g, cls_ in GROUPS.items()}
+        return cls(**groups)._cross_checked(source)
+
+    def replace(self, **values) -> TrainConfig:
+        """A copy with flat keys changed, checked like a loaded config."""
+        return TrainConfig.from_flat({**self.flat(), **values}, source="replace()")
+
+    def _cross_checked(self, source: str) -> TrainConfig:
+        """Rules between fields (each single value is already valid)."""
+        run, rl = self.run, self.rl
+        if self.pretrain.pretrain_source == "teacher" and run.domain != "paint":
+            raise ConfigError(f"{source}: pretrain_source='teacher' needs domain='paint' (greedy "
+                              f"search paints), not domain={run.domain!r}")
+        objects = CHECKPOINT_SETTINGS["objects"].high
+        if run.domain == "scene" and run.episode_length - 1 > objects:
+            raise ConfigError(f"{source}: episode_length={run.episode_length} places "
+                              f"{run.episode_length - 1} objects; a scene policy takes at most "
+                              f"{objects} (episode_length <= {objects + 1})")
+        if not self.policy.conditional and rl.reward != "discriminator":
+            raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
+                              f"reward='discriminator', not reward={rl.reward!r}")
+        if run.device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise ConfigError(f"{source}: device='cuda' but torch sees no CUDA device; use "
+                                  "'cpu' or 'auto'")
+        return self
+
+    def spec(self) -> ActionSpec:
+        """The action space: the run's domain with its canvas, grid and brush (paint) or
+        ``episode_length - 1`` objects (scenes)."""
+        run = self.run
+        settings = {"canvas": run.canvas, "grid": run.grid}
+        if run.domain == "paint":
+            settings["brush"] = run.brush
+        else:
+            settings["objects"] = run.episode_length - 1
+        return ActionSpec.for_domain(run.domain, settings)
+
+    def torch_device(self):
+        """The ``torch.device`` of ``run.device`` (``auto``: cuda when available)."""
+        import torch
+        if self.run.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.run.device)
+
+    def torch_threads(self) -> int:
+        """``run.threads``, or every core but one (at least 1) when it is 0."""
+        return self.run.threads or max(1, (os.cpu_count() or 1) - 1)
+
+
+def _check(key: str, value, source: str, where: dict | None = None) -> None:
+    """Raise a :class:`ConfigError` unless ``key`` is a field and ``value`` satisfies its rule."""
+    where = where or {}
+    origin = "" if where.get("line") else f" (in {source})"  # a position names the file
+    if key not in RULES:
+        close = difflib.get_close_matches(key, list(RULES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if isinstance(value, dict):
+            hint = "; config files are flat: write the keys without a [table]"
+        raise ConfigError(f"unknown config key {key!r}{origin}{hint} (python -m synth.config "
+                          "lists the keys)", **where)
+    problem = RULES[key].problem(value)
+    if problem:
+        raise ConfigError(f"{key}={value!r} {problem}{origin}", **where)
+
+
+def _key_position(text: str, key: str, filename: str) -> dict:
+    """Where ``key = ...`` (or a table ``[key]``) is written in TOML ``text`` (tomllib keeps no
+    positions): the first line whose key is ``key``, bare or quoted."""
+    name = rf"""(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')"""
+    pattern = re.compile(rf"^(\s*)(?:{name}\s*=|\[\s*{name}\s*\])")
+    for number, line in enumerate(text.split("\n"), 1):
+        match = pattern.match(line)
+        if match:
+            return {"filename": filename, "line": number, "column": len(match.group(1)) + 1,
+                    "source_line": line.rstrip("\r")}
+    return {"filename": filename}
+
+
+def _read_toml(path: Path) -> dict:
+    """The TOML table of ``path``, each value checked (errors at the key's file:line:col)."""
+    if not path.is_file():
+        hint = ""
+        if not path.is_absolute() and Path("configs", path).is_file():
+            hint = f" (did you mean configs/{path}?)"
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError(f"config file {path} {what}{hint}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line, column = _toml_error_position(e, text)
+        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)$", "", str(e))
+        raise ConfigError(f"invalid TOML: {message}", filename=str(path), line=line, column=column,
+                          source_line=_line_of(text, line)) from None
+    for key, value in values.items():
+        _check(key, value, str(path), _key_position(text, key, str(path)))
+    return values
+
+
+def _toml_error_position(error: tomllib.TOMLDecodeError, text: str) -> tuple[int, int]:
+    """(line, column) of a TOML error; tomllib puts them only in its message before 3.14."""
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    lines = text.rstrip("\n").split("\n")  # "(at end of document)": after the last character
+    return len(lines), len(lines[-1]) + 1
+
+
+def _line_of(text: str, line: int | None) -> str | None:
+    lines = text.split("\n")
+    return lines[line - 1].rstrip("\r") if line and line <= len(lines) else None
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """``key=value`` (``--set``) → ``(key, typed value)``, checked against the key's rule.
+    The text is read as the field's type: integers, numbers, ``true``/``false``, or the text
+    itself for strings."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    source = f"--set {item}"
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected key=value (e.g. --set batch=8)")
+    if key not in RULES:
+        _check(key, None, source)
+    rule = RULES[key]
+    try:
+        if rule.kind is bool:
+            if text.strip().lower() not in _TRUE + _FALSE:
+                raise ValueError
+            value = text.strip().lower() in _TRUE
+        elif rule.kind is int:
+            value = int(text.strip())
+        elif rule.kind is float:
+            value = float(text.strip())
+        else:
+            value = text
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} must be {rule.describe()} (in {source})") from None
+    _check(key, value, source)
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides=()) -> TrainConfig:
+    """A :class:`TrainConfig` from a TOML file (``None``: the defaults), then ``key=value``
+    overrides (``--set``), every value checked; raises :class:`ConfigError`."""
+    values = _read_toml(Path(path)) if path else {}
+    source = str(path) if path else "the defaults"
+    for item in overrides:
+        key, value = parse_override(item)
+        values[key] = value
+        source = f"{source} with --set"
+    return TrainConfig.from_flat(values, source=source)
+
+
+def field_docs(cls) -> dict[str, str]:
+    """``{field: docstring}`` of a config group, read from this module's source (the string
+    literal under each field)."""
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) \
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def reference() -> str:
+    """The field reference as Markdown: one table per group (key, default, valid, meaning)."""
+    out = []
+    for group, cls in GROUPS.items():
+        docs = field_docs(cls)
+        out += [f"### `{group}`: {cls.__doc__.strip()}", "", "| key | default | valid | meaning |",
+                "|---|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            out.append(f"| `{f.name}` | `{f.default!r}` | {RULES[f.name].describe()} | "
+                       f"{docs.get(f.name, '')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference())

@@ -1,0 +1,167 @@
+"""A run's output folder: owned by one run at a time, stopped gracefully, logged once per update.
+
+* :func:`locked` — a lock file (``<out_dir>/run.lock``, holding the owner's pid and host) so
+  two runs never write one ``out_dir`` (their logs would interleave and their checkpoints
+  mix). A lock left by a process that no longer runs (a SIGKILL) is taken over.
+* :func:`stop_on_sigterm` — SIGTERM (what schedulers, ``kill`` and ``docker stop`` send) asks
+  the training loops to stop after the current update and write a final checkpoint, as
+  Ctrl-C does.
+* :func:`open_log` — a metrics log (one JSON line per update) that a resumed run continues
+  without repeating the updates a killed run logged after its last checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from spiral_dsl.io import write_atomic
+
+from .errors import RunError
+
+__all__ = ["LOCK_NAME", "locked", "stop_on_sigterm", "open_log", "check_resumable",
+           "RESUMABLE"]
+
+LOCK_NAME = "run.lock"
+#: Files of ``out_dir`` that ``--resume`` continues from: the RL checkpoint, else pretraining's.
+RESUMABLE = ("checkpoint.pt", "pretrain_checkpoint.pt")
+
+_held: dict[Path, int] = {}   # lock path -> nesting depth in this process
+
+
+def _owner(path: Path) -> dict | None:
+    try:
+        owner = json.loads(path.read_text())
+        return owner if isinstance(owner, dict) and isinstance(owner.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _running(owner: dict) -> bool:
+    """Whether the lock's owner still runs (a lock from another host is assumed live)."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    if owner["pid"] == os.getpid():
+        return False   # a lock this process left behind (not held: see _held)
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True    # another user's live process
+    return True
+
+
+def _acquire(path: Path) -> None:
+    me = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(5):
+        # written whole under a temporary name, then linked: the lock never exists half-written,
+        # and the link fails when another run holds it
+        tmp = path.with_name(f".{LOCK_NAME}.{os.getpid()}")
+        tmp.write_text(me)
+        try:
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            owner = _owner(path)
+            if owner is not None and _running(owner):
+                raise RunError(f"out_dir {path.parent} is in use by another run (pid "
+                               f"{owner['pid']} on {owner.get('host')}, lock file {path}): wait "
+                               "for it, stop it, or choose another out_dir") from None
+            print(f"taking over the lock of a run that no longer runs ({path}, "
+                  f"pid {owner['pid'] if owner else '?'})", file=sys.stderr)
+            path.unlink(missing_ok=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise RunError(f"cannot take the lock {path}: other runs keep taking it")
+
+
+@contextlib.contextmanager
+def locked(out_dir):
+    """Hold ``<out_dir>/run.lock`` for the block (re-entrant within a process); raises
+    :class:`~synth.errors.RunError` naming the other run's pid when it is held."""
+    path = Path(out_dir).resolve() / LOCK_NAME
+    if path not in _held:
+        _acquire(path)
+    _held[path] = _held.get(path, 0) + 1
+    try:
+        yield
+    finally:
+        _held[path] -= 1
+        if not _held[path]:
+            del _held[path]
+            owner = _owner(path)
+            if owner is not None and owner["pid"] == os.getpid():
+                path.unlink(missing_ok=True)
+
+
+class _Stop:
+    """Callable flag: ``stop()`` is True once SIGTERM arrived."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+
+_stops: list[_Stop] = []
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Yield ``stop()``, True once SIGTERM arrived during the block (the default action, an
+    immediate exit without a checkpoint, is replaced for the block and restored after).
+    Nested blocks share the outermost flag; outside the main thread (where Python cannot
+    install handlers) ``stop()`` stays False."""
+    if _stops:
+        yield _stops[-1]
+        return
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigterm(signum, frame):
+        stop.signal = signum
+        print("\nSIGTERM: stopping after this update (a final checkpoint follows)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    _stops.append(stop)
+    try:
+        yield stop
+    finally:
+        _stops.pop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def open_log(path, resume_at: int | None):
+    """Open the metrics log ``path`` for appending. A fresh run (``resume_at`` None) starts it
+    empty; a run resumed at update ``resume_at`` first drops the lines after it (logged by a
+    killed run after its last checkpoint, and about to be logged again) and any torn line."""
+    path = Path(path)
+    kept = []
+    if resume_at is not None and path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                update = json.loads(line).get("update")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(update, int) and update <= resume_at:
+                kept.append(line + "\n")
+    write_atomic(path, "".join(kept).encode())
+    return path.open("a")
+
+
+def check_resumable(out_dir) -> None:
+    """Raise :class:`~synth.errors.RunError` unless ``out_dir`` holds a checkpoint to resume."""
+    out = Path(out_dir)
+    if not any((out / name).is_file() for name in RESUMABLE):
+        raise RunError(f"--resume: {out} holds no {' or '.join(RESUMABLE)} to resume from; "
+                       "run without --resume to start, or set out_dir to the run to continue")
