@@ -22,18 +22,10 @@ from spiral_dsl.actions import ActionSpec
 
 from .batch_env import BatchEnv
 from .nets import Discriminator, Policy, PolicyConfig
+from .rollout import from_uint8, sample_episode, teacher_force
 from .sampler import TargetSampler
 
-__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer",
-           "to_uint8", "from_uint8"]
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-
-
-def from_uint8(x: torch.Tensor) -> torch.Tensor:
-    return x.float() / 255
+__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer"]
 
 
 @dataclass
@@ -83,25 +75,13 @@ class RolloutWorker:
         """The next ``batch`` targets: each image once per epoch, in a seeded order."""
         return self.targets[torch.from_numpy(self.sampler.indices(batch)).to(self.device)]
 
-    @torch.no_grad()
     def rollout(self) -> Trajectory:
+        """One batch of episodes sampled by this worker's policy (:func:`synth.rollout.sample_episode`)."""
         B = self.env.batch
         targets = self.sample_targets(B) if self.targets is not None else torch.ones(
             B, 3, self.env.size, self.env.size, device=self.device)
-        targets_u8 = to_uint8(targets)
-        obs = self.env.reset(from_uint8(targets_u8))
-        state = self.policy.initial_state(B)
-        prev = self.policy.no_action(B)
-        canvases = [to_uint8(obs["canvas"])]
-        actions = {s: [] for s in self.spec.order}
-        while not self.env.done:
-            out = self.policy(from_uint8(canvases[-1]), from_uint8(targets_u8), prev, state)
-            obs = self.env.step(out.actions)
-            canvases.append(to_uint8(obs["canvas"]))
-            for s, a in out.actions.items():
-                actions[s].append(a)
-            prev, state = out.actions, out.state
-        return Trajectory(torch.stack(canvases), targets_u8, {s: torch.stack(v) for s, v in actions.items()},
+        episode = sample_episode(self.policy, self.env, targets)
+        return Trajectory(episode.canvases, episode.targets, episode.actions,
                           self.env.new_sequences.clone(), self.env.blank_mask(), self.version)
 
 
@@ -185,20 +165,10 @@ class PolicyLearner:
             self.entropy_coef = entropy_coef
 
     def evaluate(self, traj: Trajectory):
-        """Re-run the policy on the stored observations (teacher forcing the taken actions)."""
-        T, B = traj.actions[self.spec.order[0]].shape
-        state = self.policy.initial_state(B)
-        prev = self.policy.no_action(B)
-        targets = from_uint8(traj.targets)
-        logps, ents, values = [], [], []
-        for t in range(T):
-            taken = {s: traj.actions[s][t] for s in self.spec.order}
-            out = self.policy(from_uint8(traj.canvases[t]), targets, prev, state, actions=taken)
-            logps.append(out.log_prob)
-            ents.append(out.entropy)
-            values.append(out.value)
-            prev, state = taken, out.state
-        return torch.stack(logps), torch.stack(ents), torch.stack(values)    # (T, B) each
+        """Re-run the policy on the stored observations, teacher forcing the taken actions
+        (:func:`synth.rollout.teacher_force`): log-probabilities, entropies, values (T, B)."""
+        forced = teacher_force(self.policy, traj.canvases, traj.targets, traj.actions)
+        return forced.log_prob, forced.entropy, forced.value
 
     def update(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False) -> dict:
         """One A2C step. ``final_reward`` (B,) is the reward at the last step. ``value_only``

@@ -33,6 +33,7 @@ from spiral_dsl.errors import SplRangeError
 from . import checkpoint as ckpt
 from .nets import PolicyConfig
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
+from .rollout import from_uint8
 
 __all__ = ["Args", "train", "load_args", "LocalWorkers"]
 
@@ -186,7 +187,7 @@ def _load_targets(args: Args):
 
 def final_reward(args: Args, traj, critic: DiscriminatorLearner) -> torch.Tensor:
     """(B,) reward at the last step, penalties included."""
-    final, targets = traj.final, traj.targets.float() / 255
+    final, targets = traj.final, from_uint8(traj.targets)
     if args.reward == "mse":
         reward = -((final - targets) ** 2).flatten(1).mean(1)
     else:
@@ -264,7 +265,7 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
                 reward = final_reward(args, traj, critic)
                 metrics = learner.update(traj, reward, value_only=update <= args.value_warmup)
                 replay.add(traj.targets, traj.canvases[-1])
-                mse = ((traj.final - traj.targets.float() / 255) ** 2).flatten(1).mean(1)
+                mse = ((traj.final - from_uint8(traj.targets)) ** 2).flatten(1).mean(1)
                 metrics.update(reward=reward.mean().item(), mse=mse.mean().item())
                 if args.reward == "discriminator":
                     for _ in range(args.d_steps):
