@@ -156,9 +156,16 @@ def load_args(config: str | None = None, overrides: list[str] = ()) -> Args:
 
 
 class LocalWorkers:
-    """Rollout workers in this process (the embedded default)."""
+    """Rollout workers in this process (the embedded default).
 
-    def __init__(self, args: Args, spec: ActionSpec, targets):
+    ``single_forward`` (default): with one worker, :meth:`rollouts` given the learner's policy
+    samples with it and keeps the graph, so the A2C update back-propagates through the
+    rollout instead of running the policy a second time (same gradient, one forward pass
+    fewer). With several workers every trajectory after the first is a version behind when
+    the learner reaches it and is re-evaluated, so all use their own copies."""
+
+    def __init__(self, args: Args, spec: ActionSpec, targets, single_forward: bool = True):
+        self.single_forward = single_forward
         self.workers = [RolloutWorker(spec, args.policy_config(), args.batch, args.episode_length,
                                       targets, args.interpreter, seed=args.seed + 1000 * i,
                                       device=args.torch_device() if args.interpreter == "raster" else "cpu")
@@ -168,7 +175,11 @@ class LocalWorkers:
         for w in self.workers:
             w.set_weights(weights, version)
 
-    def rollouts(self) -> list:
+    def rollouts(self, policy=None) -> list:
+        """One trajectory per worker; ``policy``: the learner's (see the class docstring)."""
+        if (policy is not None and self.single_forward and len(self.workers) == 1
+                and self.workers[0].policy.device == policy.device):
+            return [self.workers[0].rollout(policy)]
         return [w.rollout() for w in self.workers]
 
     def close(self) -> None:
@@ -256,7 +267,8 @@ def train(args: Args, workers=None, stop=None, callback=None) -> dict:
     try:
         for update in range(start + 1, args.updates + 1):
             workers.set_weights(learner.get_weights(), learner.version)
-            for traj in workers.rollouts():
+            shared = (learner.policy,) if isinstance(workers, LocalWorkers) else ()
+            for traj in workers.rollouts(*shared):
                 stale = learner.version - traj.policy_version
                 if stale > 1:  # off-policy beyond one update: drop rather than importance-weight
                     metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1

@@ -9,8 +9,15 @@ from spiral_dsl.actions import ActionSpec
 from spiral_dsl.errors import SplRangeError
 from synth.batch_env import BatchEnv
 from synth.nets import Policy, PolicyConfig
-from synth.rollout import (from_uint8, quantise, render_prefixes, sample_episode, teacher_force,
-                           teacher_forced_steps, to_uint8)
+from synth.rollout import (
+    from_uint8,
+    quantise,
+    render_prefixes,
+    sample_episode,
+    teacher_force,
+    teacher_forced_steps,
+    to_uint8,
+)
 
 SPEC = ActionSpec.for_domain("paint")
 B, LENGTH = 3, 5          # 4 actions per episode
@@ -140,3 +147,92 @@ def test_uint8_round_trip(codes, floats):
     inside = x.clamp(0, 1)
     assert (q - inside).abs().max() <= 0.5 / 255 + 1e-7            # the nearest of the 256 levels
     assert torch.equal(to_uint8(x), to_uint8(inside))              # out of range clips
+
+
+# ------------------------------------------------------------------ single-forward A2C
+
+def _learner_and_worker(seed: int = 0, batch: int = 4, length: int = 6):
+    from synth.roles import PolicyLearner, RolloutWorker
+    config = PolicyConfig(channels=8, hidden=32)
+    torch.manual_seed(seed)
+    learner = PolicyLearner(SPEC, config, lr=1e-3)
+    worker = RolloutWorker(SPEC, config, batch, length, None, seed=seed)
+    worker.set_weights(learner.get_weights(), learner.version)
+    return learner, worker
+
+
+def test_sampling_draws_what_categorical_sample_draws(policy):
+    args = (torch.rand(B, 3, 64, 64), torch.rand(B, 3, 64, 64), policy.no_action(B), policy.initial_state(B))
+    torch.manual_seed(11)
+    with torch.no_grad():
+        out = policy(*args)
+    torch.manual_seed(11)
+    flag = torch.distributions.Categorical(logits=out.logits["flag"]).sample()
+    assert torch.equal(out.actions["flag"], flag)
+
+
+def test_single_forward_gradients_equal_the_re_evaluation_path():
+    learner, worker = _learner_and_worker()
+    torch.manual_seed(3)
+    traj = worker.rollout(learner.policy)
+    assert traj.scores is not None and traj.scores.log_prob.requires_grad
+    assert learner.scores(traj)[0] is traj.scores.log_prob      # no second forward
+    reward = torch.tensor([-1.0, 0.5, 2.0, 0.0])
+    params = list(learner.policy.parameters())
+    for value_only in (False, True):
+        one, _ = learner.loss(traj, reward, value_only)
+        g_one = torch.autograd.grad(one, params, allow_unused=True, retain_graph=True)
+        two, _ = learner.loss(traj.without_scores(), reward, value_only)
+        g_two = torch.autograd.grad(two, params, allow_unused=True)
+        assert torch.allclose(one, two)
+        pairs = [(a, b) for a, b in zip(g_one, g_two) if a is not None or b is not None]
+        assert pairs and all(a is not None and b is not None and torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+                             for a, b in pairs)
+    # the worker's own copy samples the same episode for the same seed
+    torch.manual_seed(3)
+    copy = worker.rollout()
+    assert copy.scores is None and torch.equal(copy.canvases, traj.canvases)
+
+
+def test_single_forward_update_equals_the_re_evaluation_update():
+    reward = torch.tensor([1.0, -0.5, 0.25, 0.0])
+    weights = []
+    for shared in (True, False):
+        learner, worker = _learner_and_worker(seed=5)
+        for step in range(2):
+            worker.set_weights(learner.get_weights(), learner.version)
+            torch.manual_seed(20 + step)
+            traj = worker.rollout(learner.policy if shared else None)
+            learner.update(traj, reward)
+        weights.append(learner.get_weights())
+    assert all(torch.allclose(weights[0][k], weights[1][k], rtol=1e-5, atol=1e-7) for k in weights[0])
+
+
+def test_a_trajectory_a_version_behind_is_re_evaluated():
+    learner, worker = _learner_and_worker()
+    traj = worker.rollout(learner.policy)
+    learner.update(traj, torch.ones(4))
+    # the policy changed in place since the rollout: its graph is stale, so it is scored anew
+    logp = learner.scores(traj)[0]
+    assert logp is not traj.scores.log_prob and logp.requires_grad
+    learner.update(traj, torch.ones(4))
+
+
+def test_embedded_training_is_the_same_with_and_without_the_second_forward(tmp_path):
+    import json
+
+    from synth.train import LocalWorkers, _load_targets, load_args, train
+    runs = []
+    for single in (True, False):
+        args = load_args("configs/tiny.toml", [f"out_dir={tmp_path / str(single)}", "progress=false",
+                                               "updates=2", "checkpoint_every=100"])
+        workers = LocalWorkers(args, args.spec(), _load_targets(args), single_forward=single)
+        train(args, workers=workers)
+        learner_policy = Policy(args.spec(), args.policy_config())
+        assert (workers.rollouts(learner_policy)[0].scores is not None) == single
+        workers.close()
+        lines = (tmp_path / str(single) / "metrics.jsonl").read_text().splitlines()
+        runs.append([{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines])
+    assert len(runs[0]) == 2
+    for a, b in zip(*runs):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-7) for k in a)
