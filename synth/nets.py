@@ -196,7 +196,11 @@ class Policy(nn.Module):
             elif greedy:
                 a = logits.argmax(-1)
             else:
-                a = dist.sample()
+                # dist.sample()'s draw, without building dist.probs into the graph here: the
+                # graph (and so the gradient, to the last bit) is then the same as when the
+                # same actions are scored by teacher forcing
+                with torch.no_grad():
+                    a = torch.multinomial(F.softmax(dist.logits, -1), 1, True).squeeze(-1)
             chosen[s] = a
             embedded[s] = self.slot_embed[s](a)
             logps.append(dist.log_prob(a))

@@ -33,19 +33,9 @@ from .batch_env import BatchEnv
 from .config import TrainConfig
 from .errors import DataError
 from .nets import Policy
+from .rollout import quantise, render_prefixes, teacher_forced_steps
 
 __all__ = ["make_batch", "pretrain_loss", "pretrain"]
-
-
-def _render_prefixes(spec, env: BatchEnv, actions: dict, targets=None) -> torch.Tensor:
-    """Canvases (T+1, B, 3, H, W) before each of the T actions, then the final one."""
-    T = actions[spec.order[0]].shape[0]
-    env.reset(targets)
-    canvases = [env.canvas.clone()]
-    for t in range(T):
-        env.step({s: actions[s][t] for s in spec.order})
-        canvases.append(env.canvas.clone())
-    return torch.stack(canvases)
 
 
 def make_teacher_batch(spec, env: BatchEnv, teacher: torch.Tensor, targets: torch.Tensor, index: torch.Tensor):
@@ -53,7 +43,7 @@ def make_teacher_batch(spec, env: BatchEnv, teacher: torch.Tensor, targets: torc
     real targets (B, 3, H, W) of rows ``index`` of ``teacher`` (N, T, slots) long."""
     rows = teacher[index]                                                  # (B, T, slots)
     actions = {s: rows[:, :, k].T.contiguous() for k, s in enumerate(spec.order)}
-    canvases = _render_prefixes(spec, env, actions)
+    canvases = render_prefixes(env, actions)
     return canvases, actions, targets[index]
 
 
@@ -71,7 +61,7 @@ def make_batch(spec, env: BatchEnv, rng: random.Random, style: str = "pen"):
         programs = [random_actions(spec, T, rng, style) for _ in range(B)]
     actions = {s: torch.tensor([[p[t].get(s, 0) for p in programs] for t in range(T)], device=env.device)
                for s in spec.order}
-    return _render_prefixes(spec, env, actions, torch.ones(B, 3, env.size, env.size, device=env.device)), actions
+    return render_prefixes(env, actions, torch.ones(B, 3, env.size, env.size, device=env.device)), actions
 
 
 def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
@@ -80,13 +70,10 @@ def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
     ``target`` defaults to the final canvas (random programs draw their own targets)."""
     T, B = actions[policy.order[0]].shape
     target = canvases[-1] if target is None else target
-    state, prev = policy.initial_state(B), policy.no_action(B)
     total = torch.zeros((), device=canvases.device)
     correct = {s: 0.0 for s in policy.order}   # tensors after the first step: one sync at the end
     used = {s: 0.0 for s in policy.order}
-    for t in range(T):
-        taken = {s: actions[s][t] for s in policy.order}
-        out = policy(canvases[t], target, prev, state, actions=taken)
+    for taken, out in teacher_forced_steps(policy, canvases, target, actions):
         flag = taken["flag"] if "flag" in taken else torch.zeros(B, dtype=torch.long, device=canvases.device)
         mask = policy.mask_table[flag]                                          # (B, slots)
         for k, s in enumerate(policy.order):
@@ -95,7 +82,6 @@ def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
             hit = (out.logits[s].argmax(-1) == taken[s]).float()
             correct[s] = correct[s] + (hit * mask[:, k]).sum()
             used[s] = used[s] + mask[:, k].sum()
-        prev, state = taken, out.state
     acc = {s: float(correct[s]) / float(used[s]) for s in policy.order if float(used[s])}
     return total / T, acc
 
@@ -125,7 +111,7 @@ def _teacher_data(config: TrainConfig, spec, device):
     print(f"teacher: {len(images)} programs, raster mse {float(np.mean(teacher['mse'])):.4f}", file=sys.stderr)
     actions = torch.from_numpy(teacher["actions"].astype(np.int64)).to(device)
     targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    return actions, ((targets * 255 + 0.5).floor() / 255).to(device)   # uint8-quantised, as in RL
+    return actions, quantise(targets).to(device)   # uint8-quantised, as in RL
 
 
 def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None) -> Path:
@@ -200,7 +186,7 @@ def _pretrain(config: TrainConfig, out_path, stop) -> Path:
                 else:
                     index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
                     canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
-                    canvases = (canvases * 255 + 0.5).floor() / 255
+                    canvases = quantise(canvases)
             loss, acc = pretrain_loss(policy, canvases, actions, target)
             opt.zero_grad()
             loss.backward()

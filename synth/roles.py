@@ -6,6 +6,13 @@ trajectory carries the policy version that produced it.
 
 * :class:`RolloutWorker` — a batched env and a policy copy; returns trajectories.
 * :class:`PolicyLearner` — A2C: advantage against a value baseline, entropy bonus.
+
+On-policy trajectories need one forward pass only: a worker in the learner's process may
+sample with the learner's own policy (``rollout(policy=learner.policy)``), keeping the
+autograd graph of the scores it records, and the learner back-propagates through that graph.
+Any other trajectory (shipped from another process, or a policy version behind) is scored
+again by teacher forcing the taken actions (:meth:`PolicyLearner.evaluate`); both give the
+same gradient.
 * :class:`DiscriminatorLearner` — WGAN-GP critic on (target, final canvas) pairs.
 * :class:`ReplayBuffer` — the last N batches of final canvases the critic learns from.
 """
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -22,18 +29,10 @@ from spiral_dsl.actions import ActionSpec
 
 from .batch_env import BatchEnv
 from .nets import Discriminator, Policy, PolicyConfig
+from .rollout import Forced, from_uint8, sample_episode, teacher_force
 from .sampler import TargetSampler
 
-__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer",
-           "to_uint8", "from_uint8"]
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-
-
-def from_uint8(x: torch.Tensor) -> torch.Tensor:
-    return x.float() / 255
+__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer"]
 
 
 @dataclass
@@ -45,6 +44,9 @@ class Trajectory:
     new_sequences: torch.Tensor  # (B,)
     blank: torch.Tensor          # (B,) bool
     policy_version: int
+    # the rollout's own differentiable scores (T, B) when the learner's policy sampled it in
+    # this process; None for a trajectory that was shipped or sampled by a worker's copy
+    scores: Forced | None = None
 
     @property
     def final(self) -> torch.Tensor:
@@ -52,9 +54,15 @@ class Trajectory:
 
     def to(self, device) -> Trajectory:
         """This trajectory with its tensors on ``device`` (a no-op where they already are)."""
+        scores = None if self.scores is None else Forced(
+            *(x.to(device) for x in (self.scores.log_prob, self.scores.entropy, self.scores.value)))
         return Trajectory(self.canvases.to(device), self.targets.to(device),
                           {s: a.to(device) for s, a in self.actions.items()},
-                          self.new_sequences.to(device), self.blank.to(device), self.policy_version)
+                          self.new_sequences.to(device), self.blank.to(device), self.policy_version, scores)
+
+    def without_scores(self) -> Trajectory:
+        """This trajectory as another process would receive it (no autograd graph)."""
+        return replace(self, scores=None)
 
 
 class RolloutWorker:
@@ -83,26 +91,18 @@ class RolloutWorker:
         """The next ``batch`` targets: each image once per epoch, in a seeded order."""
         return self.targets[torch.from_numpy(self.sampler.indices(batch)).to(self.device)]
 
-    @torch.no_grad()
-    def rollout(self) -> Trajectory:
+    def rollout(self, policy: Policy | None = None) -> Trajectory:
+        """One batch of episodes (:func:`synth.rollout.sample_episode`) sampled by this worker's
+        policy copy, or by ``policy`` — the learner's own, whose weights this worker's version
+        names — keeping the autograd graph of its scores (``Trajectory.scores``) so the
+        learner need not run the policy again."""
         B = self.env.batch
         targets = self.sample_targets(B) if self.targets is not None else torch.ones(
             B, 3, self.env.size, self.env.size, device=self.device)
-        targets_u8 = to_uint8(targets)
-        obs = self.env.reset(from_uint8(targets_u8))
-        state = self.policy.initial_state(B)
-        prev = self.policy.no_action(B)
-        canvases = [to_uint8(obs["canvas"])]
-        actions = {s: [] for s in self.spec.order}
-        while not self.env.done:
-            out = self.policy(from_uint8(canvases[-1]), from_uint8(targets_u8), prev, state)
-            obs = self.env.step(out.actions)
-            canvases.append(to_uint8(obs["canvas"]))
-            for s, a in out.actions.items():
-                actions[s].append(a)
-            prev, state = out.actions, out.state
-        return Trajectory(torch.stack(canvases), targets_u8, {s: torch.stack(v) for s, v in actions.items()},
-                          self.env.new_sequences.clone(), self.env.blank_mask(), self.version)
+        episode = sample_episode(policy or self.policy, self.env, targets, keep_graph=policy is not None)
+        scores = Forced(episode.log_prob, episode.entropy, episode.value) if policy is not None else None
+        return Trajectory(episode.canvases, episode.targets, episode.actions,
+                          self.env.new_sequences.clone(), self.env.blank_mask(), self.version, scores)
 
 
 class ReplayBuffer:
@@ -185,26 +185,24 @@ class PolicyLearner:
             self.entropy_coef = entropy_coef
 
     def evaluate(self, traj: Trajectory):
-        """Re-run the policy on the stored observations (teacher forcing the taken actions)."""
-        T, B = traj.actions[self.spec.order[0]].shape
-        state = self.policy.initial_state(B)
-        prev = self.policy.no_action(B)
-        targets = from_uint8(traj.targets)
-        logps, ents, values = [], [], []
-        for t in range(T):
-            taken = {s: traj.actions[s][t] for s in self.spec.order}
-            out = self.policy(from_uint8(traj.canvases[t]), targets, prev, state, actions=taken)
-            logps.append(out.log_prob)
-            ents.append(out.entropy)
-            values.append(out.value)
-            prev, state = taken, out.state
-        return torch.stack(logps), torch.stack(ents), torch.stack(values)    # (T, B) each
+        """Re-run the policy on the stored observations, teacher forcing the taken actions
+        (:func:`synth.rollout.teacher_force`): log-probabilities, entropies, values (T, B)."""
+        forced = teacher_force(self.policy, traj.canvases, traj.targets, traj.actions)
+        return forced.log_prob, forced.entropy, forced.value
 
-    def update(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False) -> dict:
-        """One A2C step. ``final_reward`` (B,) is the reward at the last step. ``value_only``
-        trains just the baseline (a warm-up after pretraining, whose value head is untrained)."""
+    def scores(self, traj: Trajectory):
+        """Log-probabilities, entropies and values (T, B) of the taken actions under the
+        current policy, with their graph: the rollout's own when it carries them and was
+        sampled by this policy's current version (one forward pass), else by teacher forcing."""
+        own = traj.scores
+        if own is not None and own.log_prob.requires_grad and traj.policy_version == self.version:
+            return own.log_prob, own.entropy, own.value
+        return self.evaluate(traj)
+
+    def loss(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False):
+        """The A2C loss of one trajectory and its parts (see :meth:`update`)."""
         traj, final_reward = traj.to(self.device), final_reward.to(self.device)
-        logp, ent, value = self.evaluate(traj)
+        logp, ent, value = self.scores(traj)
         T = logp.shape[0]
         powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32, device=self.device)  # (T,)
         returns = powers[:, None] * final_reward[None, :]                              # (T, B)
@@ -215,6 +213,13 @@ class PolicyLearner:
         loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
         if value_only:
             loss = self.value_coef * value_loss
+        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+
+    def update(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False) -> dict:
+        """One A2C step. ``final_reward`` (B,) is the reward at the last step. ``value_only``
+        trains just the baseline (a warm-up after pretraining, whose value head is untrained)."""
+        loss, parts = self.loss(traj, final_reward, value_only)
+        policy_loss, value_loss, entropy = parts["policy_loss"], parts["value_loss"], parts["entropy"]
         self.opt.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)

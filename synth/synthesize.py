@@ -44,6 +44,7 @@ from spiral_dsl.errors import SplRangeError
 from . import checkpoint as ckpt
 from .batch_env import BatchEnv
 from .data import to_target
+from .rollout import sample_episode
 
 __all__ = ["synthesize", "generate", "default_checkpoint", "load_policy", "METHODS",
            "BlankResultWarning", "torch_threads"]
@@ -139,14 +140,7 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
     env = BatchEnv(spec, samples, episode_length, "raster" if spec.domain == "paint" else None)
     torch.manual_seed(seed)
     t = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].expand(samples, -1, -1, -1)
-    t = (t * 255 + 0.5).floor() / 255   # the policy was trained on uint8-quantised images
-    obs = env.reset(t.contiguous())
-    state, prev = policy.initial_state(samples), policy.no_action(samples)
-    while not env.done:
-        canvas = (obs["canvas"] * 255 + 0.5).floor() / 255
-        out = policy(canvas, obs["target"], prev, state)
-        obs = env.step(out.actions)
-        prev, state = out.actions, out.state
+    sample_episode(policy, env, t)   # quantises: the policy was trained on uint8 images
     programs = env.programs()
     env.close()
     if spec.domain == "scene":  # the policy pads a scene by placing its last object again

@@ -30,15 +30,23 @@ from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
+from .rollout import from_uint8
 
 __all__ = ["train", "LocalWorkers", "final_reward", "load_targets"]
 
 
 class LocalWorkers:
-    """Rollout workers in this process (the embedded default)."""
+    """Rollout workers in this process (the embedded default).
 
-    def __init__(self, config: TrainConfig, spec: ActionSpec, targets):
+    ``single_forward`` (default): with one worker, :meth:`rollouts` given the learner's policy
+    samples with it and keeps the graph, so the A2C update back-propagates through the
+    rollout instead of running the policy a second time (same gradient, one forward pass
+    fewer). With several workers every trajectory after the first is a version behind when
+    the learner reaches it and is re-evaluated, so all use their own copies."""
+
+    def __init__(self, config: TrainConfig, spec: ActionSpec, targets, single_forward: bool = True):
         run = config.run
+        self.single_forward = single_forward
         device = config.torch_device() if run.interpreter == "raster" else "cpu"
         self.workers = [RolloutWorker(spec, config.policy, config.rl.batch, run.episode_length,
                                       targets, run.interpreter, seed=run.seed + 1000 * i,
@@ -49,7 +57,11 @@ class LocalWorkers:
         for w in self.workers:
             w.set_weights(weights, version)
 
-    def rollouts(self) -> list:
+    def rollouts(self, policy=None) -> list:
+        """One trajectory per worker; ``policy``: the learner's (see the class docstring)."""
+        if (policy is not None and self.single_forward and len(self.workers) == 1
+                and self.workers[0].policy.device == policy.device):
+            return [self.workers[0].rollout(policy)]
         return [w.rollout() for w in self.workers]
 
     def close(self) -> None:
@@ -70,7 +82,7 @@ def load_targets(config: TrainConfig):
 
 def final_reward(rl, traj, critic: DiscriminatorLearner) -> torch.Tensor:
     """(B,) reward at the last step, penalties included (``rl``: the :class:`RLConfig`)."""
-    final, targets = traj.final, traj.targets.float() / 255
+    final, targets = traj.final, from_uint8(traj.targets)
     if rl.reward == "mse":
         reward = -((final - targets) ** 2).flatten(1).mean(1)
     else:
@@ -154,7 +166,8 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     try:
         for update in range(start + 1, rl.updates + 1):
             workers.set_weights(learner.get_weights(), learner.version)
-            for traj in workers.rollouts():
+            shared = (learner.policy,) if isinstance(workers, LocalWorkers) else ()
+            for traj in workers.rollouts(*shared):
                 stale = learner.version - traj.policy_version
                 if stale > 1:  # off-policy beyond one update: drop rather than importance-weight
                     metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1
@@ -163,7 +176,7 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
                 reward = final_reward(rl, traj, critic)
                 metrics = learner.update(traj, reward, value_only=update <= rl.value_warmup)
                 replay.add(traj.targets, traj.canvases[-1])
-                mse = ((traj.final - traj.targets.float() / 255) ** 2).flatten(1).mean(1)
+                mse = ((traj.final - from_uint8(traj.targets)) ** 2).flatten(1).mean(1)
                 metrics.update(reward=reward.mean().item(), mse=mse.mean().item())
                 if rl.reward == "discriminator":
                     for _ in range(critic_cfg.d_steps):
