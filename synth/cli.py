@@ -138,11 +138,15 @@ def cmd_train(args) -> int:
     if run.resume:
         rundir.check_resumable(run.out_dir)
     with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
-        rl_started = run.resume and (Path(run.out_dir) / "checkpoint.pt").is_file()
+        out = Path(run.out_dir)
+        rl_started = run.resume and (out / "checkpoint.pt").is_file()
         # the config's pretraining is skipped when init_from is set; an explicit --pretrain
-        # continues pretraining from init_from; --resume continues it unless RL has begun
-        if config.pretrain.pretrain_updates and not rl_started \
-                and (args.pretrain is not None or not run.init_from):
+        # continues pretraining from init_from; --resume continues a pretraining the run began
+        # (to the step count it was started with, unless --pretrain says otherwise) unless RL
+        # has begun
+        pretraining = run.resume and not rl_started and (out / "pretrain_checkpoint.pt").is_file()
+        if pretraining or (config.pretrain.pretrain_updates and not rl_started
+                           and (args.pretrain is not None or not run.init_from)):
             from .pretrain import pretrain
             config = config.replace(init_from=str(pretrain(config)))
         if not terminated():

@@ -120,7 +120,8 @@ def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None)
 
     Every ``checkpoint_every`` steps, and when stopped (``stop()`` True, SIGTERM), the state
     goes to ``pretrain_checkpoint.pt`` beside it; with ``run.resume`` pretraining continues
-    from there (a finished pretraining is not repeated). ``out_dir`` is locked for the call;
+    from there (a finished pretraining is not repeated; ``pretrain_updates = 0`` keeps the
+    step count recorded there). ``out_dir`` is locked for the call;
     torch runs on ``config.torch_threads()`` threads, restored on return."""
     threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
     try:
@@ -166,11 +167,14 @@ def _pretrain(config: TrainConfig, out_path, stop) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     log = rundir.open_log(out.parent / "pretrain_metrics.jsonl", start if state is not None else None)
     t0 = time.perf_counter() - elapsed
-    updates = pre.pretrain_updates
+    # a resumed pretraining keeps the step count it was started with unless the config sets one
+    # (``spiral train --resume`` without the first run's ``--pretrain N``)
+    updates = pre.pretrain_updates or (state.get("updates", start) if state is not None else 0)
 
     def save(update: int, finished: bool) -> None:
         ckpt.save_atomic({"model": ckpt.model_record(policy, stage="pretrain", update=update),
-                          "opt": opt.state_dict(), "update": update, "finished": finished,
+                          "opt": opt.state_dict(), "update": update, "updates": updates,
+                          "finished": finished,
                           "elapsed": time.perf_counter() - t0, "torch_rng": torch.get_rng_state(),
                           "gen_rng": gen.get_state(), "python_rng": rng.getstate()}, state_path)
         ckpt.save_model(policy, out, stage="pretrain", update=update,

@@ -264,6 +264,31 @@ def test_sigterm_during_pretraining_then_resume_continues_pretraining(tmp_path, 
     assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
 
 
+def test_resume_alone_continues_a_pretraining_started_with_the_pretrain_option(tmp_path, capsys):
+    """``--pretrain N`` (the config has pretrain_updates = 0), killed during pretraining, then
+    ``--resume`` alone: pretraining continues to N, and RL starts from it, not from random
+    weights (issue 13, item 3)."""
+    out = tmp_path / "run"
+    code, err = _train_until(["train", *TINY, "--pretrain", "100000", "--set", f"out_dir={out}",
+                              "--set", "checkpoint_every=1000"],
+                             out / "pretrain_metrics.jsonl", 2, tmp_path)
+    assert code == 143, err
+    done = ckpt.load(out / "pretrain_checkpoint.pt")["update"]
+    # as if the run had been started with --pretrain done+1
+    state = ckpt.load(out / "pretrain_checkpoint.pt")
+    state["updates"] = done + 1
+    ckpt.save_atomic(state, out / "pretrain_checkpoint.pt")
+    assert spiral(["train", *TINY, "--resume", "--set", f"out_dir={out}", "--set", "updates=1"]) == 0
+    assert f"resumed pretraining {out / 'pretrain_checkpoint.pt'} at step {done}" \
+        in capsys.readouterr().err
+    assert ckpt.load(out / "pretrain_checkpoint.pt")["finished"]
+    assert ckpt.load_model(out / "pretrained.pt")[1]["update"] == done + 1
+    assert _updates(out / "pretrain_metrics.jsonl")[-1] == done + 1
+    # RL started from the pretrained model
+    assert json.loads((out / "args.json").read_text())["init_from"] == str(out / "pretrained.pt")
+    assert _updates(out / "metrics.jsonl") == [1]
+
+
 # --- torch threads: chosen by the config, restored for a library caller ---
 
 def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path):
