@@ -1,8 +1,9 @@
 """A run's output folder: owned by one run at a time, stopped gracefully, logged once per update.
 
-* :func:`locked` — a lock file (``<out_dir>/run.lock``, holding the owner's pid and host) so
-  two runs never write one ``out_dir`` (their logs would interleave and their checkpoints
-  mix). A lock left by a process that no longer runs (a SIGKILL) is taken over.
+* :func:`locked` — a lock (``flock`` on ``<out_dir>/run.lock``, which names the owner's pid
+  and host) so two runs never write one ``out_dir`` (their logs would interleave and their
+  checkpoints mix). The kernel releases it when its process dies, so the file a SIGKILLed run
+  leaves behind is taken over.
 * :func:`stop_on_sigterm` — SIGTERM (what schedulers, ``kill`` and ``docker stop`` send) asks
   the training loops to stop after the current update and write a final checkpoint, as
   Ctrl-C does.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -31,7 +33,7 @@ LOCK_NAME = "run.lock"
 #: Files of ``out_dir`` that ``--resume`` continues from: the RL checkpoint, else pretraining's.
 RESUMABLE = ("checkpoint.pt", "pretrain_checkpoint.pt")
 
-_held: dict[Path, int] = {}   # lock path -> nesting depth in this process
+_held: dict[Path, list] = {}   # lock path -> [open descriptor, nesting depth] in this process
 
 
 def _owner(path: Path) -> dict | None:
@@ -42,43 +44,40 @@ def _owner(path: Path) -> dict | None:
         return None
 
 
-def _running(owner: dict) -> bool:
-    """Whether the lock's owner still runs (a lock from another host is assumed live)."""
-    if owner.get("host") != socket.gethostname():
-        return True
-    if owner["pid"] == os.getpid():
-        return False   # a lock this process left behind (not held: see _held)
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True    # another user's live process
-    return True
+def _acquire(path: Path) -> int:
+    """Take ``path``'s lock; return the descriptor that holds it.
 
-
-def _acquire(path: Path) -> None:
-    me = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+    The lock is the kernel's ``flock`` on the file, not the file's existence: it is released
+    when its process dies however it dies (SIGKILL included), so a leftover file needs no
+    guess about whether its pid still runs (pids are reused; containers have their own), and
+    two runs taking over one leftover file cannot both win. The pid and host written in the
+    file are for the message only."""
+    me = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(5):
-        # written whole under a temporary name, then linked: the lock never exists half-written,
-        # and the link fails when another run holds it
-        tmp = path.with_name(f".{LOCK_NAME}.{os.getpid()}")
-        tmp.write_text(me)
+    for _ in range(100):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            os.link(tmp, path)
-            return
-        except FileExistsError:
-            owner = _owner(path)
-            if owner is not None and _running(owner):
-                raise RunError(f"out_dir {path.parent} is in use by another run (pid "
-                               f"{owner['pid']} on {owner.get('host')}, lock file {path}): wait "
-                               "for it, stop it, or choose another out_dir") from None
-            print(f"taking over the lock of a run that no longer runs ({path}, "
-                  f"pid {owner['pid'] if owner else '?'})", file=sys.stderr)
-            path.unlink(missing_ok=True)
-        finally:
-            tmp.unlink(missing_ok=True)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = _owner(path) or {}
+            raise RunError(f"out_dir {path.parent} is in use by another run (pid "
+                           f"{owner.get('pid', '?')} on {owner.get('host', '?')}, lock file "
+                           f"{path}): wait for it, stop it, or choose another out_dir") from None
+        try:   # its owner may have released and removed it between our open and flock
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if not current:
+            os.close(fd)
+            continue
+        left = _owner(path)
+        if left is not None:
+            print(f"taking over the lock of a run that no longer runs ({path}, pid "
+                  f"{left['pid']})", file=sys.stderr)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, me, 0)
+        return fd
     raise RunError(f"cannot take the lock {path}: other runs keep taking it")
 
 
@@ -88,17 +87,16 @@ def locked(out_dir):
     :class:`~synth.errors.RunError` naming the other run's pid when it is held."""
     path = Path(out_dir).resolve() / LOCK_NAME
     if path not in _held:
-        _acquire(path)
-    _held[path] = _held.get(path, 0) + 1
+        _held[path] = [_acquire(path), 0]
+    _held[path][1] += 1
     try:
         yield
     finally:
-        _held[path] -= 1
-        if not _held[path]:
-            del _held[path]
-            owner = _owner(path)
-            if owner is not None and owner["pid"] == os.getpid():
-                path.unlink(missing_ok=True)
+        _held[path][1] -= 1
+        if not _held[path][1]:
+            fd, _ = _held.pop(path)
+            path.unlink(missing_ok=True)   # while still held: see _acquire's inode check
+            os.close(fd)
 
 
 class _Stop:

@@ -172,27 +172,70 @@ def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
     assert _updates(out / "metrics.jsonl") == [1, 2, 3, 4]
 
 
+_HOLD = """
+import sys, time
+from synth import rundir
+with rundir.locked(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
 def test_one_run_per_out_dir_and_stale_locks_are_taken_over(tmp_path, capsys):
-    import socket
     import subprocess
+    import sys
     out = tmp_path / "run"
-    out.mkdir()
-    other = subprocess.Popen(["sleep", "60"])
     lock = out / "run.lock"
+    other = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
+                             text=True)
     try:
-        lock.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        assert other.stdout.readline() == "held\n"
         args = ["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=1"]
         assert spiral(args) == 1
         err = capsys.readouterr().err
         assert f"out_dir {out} is in use by another run (pid {other.pid}" in err
         assert not (out / "metrics.jsonl").exists() and lock.exists()
     finally:
-        other.kill()
+        other.kill()   # SIGKILL: the lock file stays, the kernel's lock goes
         other.wait()
+    assert lock.exists()
     assert spiral(args) == 0          # the owner is gone: its lock is stale
     assert f"taking over the lock of a run that no longer runs ({lock}, pid {other.pid})" \
         in capsys.readouterr().err
     assert not lock.exists() and _updates(out / "metrics.jsonl") == [1]
+
+
+_RACE = """
+import sys, time
+from synth import rundir
+from synth.errors import RunError
+while time.time() < float(sys.argv[2]):
+    pass
+try:
+    with rundir.locked(sys.argv[1]):
+        print("won", flush=True)
+        time.sleep(2)
+except RunError:
+    print("lost", flush=True)
+"""
+
+
+def test_runs_taking_over_one_stale_lock_at_once_leave_one_owner(tmp_path):
+    """Several runs start together on an out_dir whose lock file a killed run left: exactly one
+    takes it (the others see it in use), never two at once."""
+    import subprocess
+    import sys
+    import time
+    import socket
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    go = time.time() + 3
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(tmp_path), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for _ in range(6)]
+    results = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert results == ["lost"] * 5 + ["won"]
 
 
 def test_the_lock_is_reentrant_within_a_process_and_released(tmp_path):
