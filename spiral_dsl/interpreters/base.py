@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..errors import SplTypeError
 from .registry import get_interpreter
 
 if TYPE_CHECKING:  # numpy and torch are imported lazily by backends
@@ -71,7 +72,8 @@ class BatchCanvas(Protocol):
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Fresh canvases (all, or those where the (B,) bool ``mask`` is True): the
-        background, the pen up at (0, 0), as ``start`` gives them."""
+        background, the pen up at (0, 0), as ``start`` gives them. A mask of another shape
+        raises :class:`~spiral_dsl.errors.SplTypeError` (:func:`reset_mask`)."""
 
     def step(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Execute one statement on each canvas and return :meth:`image`.
@@ -104,6 +106,18 @@ class BatchCanvas(Protocol):
 
     def close(self) -> None:
         """Free the canvases (native resources, memory); idempotent."""
+
+
+def reset_mask(mask, batch: int) -> torch.Tensor:
+    """The ``mask`` of :meth:`BatchCanvas.reset` (a tensor or a sequence) as a (B,) bool
+    tensor, B = ``batch``; another shape raises :class:`~spiral_dsl.errors.SplTypeError`
+    (broadcasting a (1,) mask would reset every canvas)."""
+    import torch
+    mask = torch.as_tensor(mask)
+    if mask.shape != (batch,):
+        raise SplTypeError(f"reset mask of shape {tuple(mask.shape)} does not fit a batch of "
+                           f"{batch}: expected ({batch},) bool")
+    return mask.bool()
 
 
 def take_rows(state: Any, rows: Sequence[int] | torch.Tensor) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ..errors import SplRangeError, SplStateError, SplTypeError
 from ..lower import check_core
 from ..values import statements_of_values
-from .base import Interpreter
+from .base import Interpreter, reset_mask
 from .registry import get_interpreter
 
 __all__ = ["Batched", "start_batch"]
@@ -56,7 +56,15 @@ class Batched:
         for canvas in self._canvases:
             canvas.close()
         self._canvases = []       # closed first: a failing start leaves nothing half open
-        self._canvases = [self.interpreter.start(self.domain, self.settings, self.size) for _ in range(batch)]
+        canvases = []
+        try:
+            for _ in range(batch):
+                canvases.append(self.interpreter.start(self.domain, self.settings, self.size))
+        except BaseException:     # the ones started before the failure are closed too
+            for canvas in canvases:
+                canvas.close()
+            raise
+        self._canvases = canvases
         self._history = [() for _ in range(batch)]
         self.batch = batch
 
@@ -69,7 +77,7 @@ class Batched:
         if mask is None:
             self._open(self.batch)
             return
-        for b, fresh in enumerate(mask.tolist()):
+        for b, fresh in enumerate(reset_mask(mask, self.batch).tolist()):
             if fresh:
                 self._canvases[b].close()
                 self._canvases[b] = self.interpreter.start(self.domain, self.settings, self.size)

@@ -34,6 +34,7 @@ import torch
 from ..ast import Move, Stroke
 from ..errors import SplRangeError, SplStateError, SplTypeError
 from ..lower import check_core
+from .base import reset_mask
 from .raster_brush import BrushModel, brush_model
 from .raster_dabs import STATE, DabPath
 
@@ -91,7 +92,8 @@ class RasterPainter:
         fresh = {"pen": zeros(2), "pen_down": zeros().bool(), "pressure": zeros(),
                  "brush": {k: zeros(2) if k in ("actual", "at") else zeros() for k in (*STATE, "at")}}
         old = self.canvas
-        m4 = None if mask is None else mask.to(dev).bool()[:, None, None, None]
+        mask = None if mask is None else reset_mask(mask, B).to(dev)
+        m4 = None if mask is None else mask[:, None, None, None]
         if old is None or old.shape != blank.shape or old.requires_grad:
             canvas = blank.clone() if m4 is None else torch.where(m4, blank, old)
         else:
@@ -101,7 +103,7 @@ class RasterPainter:
                 self._spare = old
         if mask is not None:
             kept = self.state()
-            fresh = _where(mask.to(dev).bool(), fresh, {k: v for k, v in kept.items() if k != "canvas"})
+            fresh = _where(mask, fresh, {k: v for k, v in kept.items() if k != "canvas"})
         self.load_state({"canvas": canvas, **fresh})
 
     def state(self) -> dict:

@@ -208,6 +208,19 @@ class BatchCanvasConformance:
         torch.testing.assert_close(canvases.image(), blank, atol=0, rtol=0)
         canvases.close()
 
+    def test_a_reset_mask_of_another_shape_is_a_type_error_and_resets_nothing(self):
+        values = random_values(self.spec(), 3, 1, seed=8)[0]
+        canvases = self.start_batch(self.settings(), 3)
+        drawn = canvases.step(values).clone()
+        for mask in (torch.tensor([True]), torch.tensor([True, False, True, True]),
+                     torch.ones(3, 1, dtype=torch.bool)):
+            with pytest.raises(SplTypeError, match="reset mask"):
+                canvases.reset(mask)
+        torch.testing.assert_close(canvases.image(), drawn, atol=0, rtol=0)
+        canvases.reset([False, True, False])                 # a sequence is a mask too
+        torch.testing.assert_close(canvases.image()[[0, 2]], drawn[[0, 2]], atol=0, rtol=0)
+        canvases.close()
+
     def test_values_of_the_wrong_batch_are_a_type_error(self):
         values = random_values(self.spec(), 3, 1, seed=5)[0]
         canvases = self.start_batch(self.settings(), 2)

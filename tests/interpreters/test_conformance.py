@@ -72,6 +72,28 @@ def test_start_batch_picks_the_native_batch_or_the_adapter():
     adapted.close()
 
 
+def test_batched_closes_the_canvases_it_started_when_a_later_start_fails():
+    """Opening B canvases where the third start fails: the two started are closed, not leaked."""
+    from spiral_dsl.errors import SplBackendError, SplStateError
+    mypaint, started = get_interpreter("mypaint"), []
+
+    class ThirdStartFails:   # libmypaint, with a start that fails once two canvases exist
+        name, domains = mypaint.name, mypaint.domains
+
+        def start(self, domain, settings, size=None):
+            if len(started) == 2:
+                raise SplBackendError("no third canvas")
+            started.append(mypaint.start(domain, settings, size))
+            return started[-1]
+
+    with pytest.raises(SplBackendError, match="no third canvas"):
+        Batched(ThirdStartFails(), "paint", dict(DEFAULTS["paint"]), 3)
+    assert len(started) == 2
+    for canvas in started:
+        with pytest.raises(SplStateError, match="closed"):
+            canvas.image()
+
+
 # ------------------------------------------------------------------------------ raster ≈ libmypaint
 #: the raster's documented fidelity (docs/interpreters.md, bench/bench_raster.py): mean ink IoU
 BOUND = {"classic/pen": 0.9, "classic/dry_brush": 0.8}
