@@ -137,6 +137,9 @@ def cmd_train(args) -> int:
     run = config.run
     if run.resume:
         rundir.check_resumable(run.out_dir)
+    if run.domain == "paint":   # before pretraining, which may take hours (scenes draw their own)
+        from .data import check_set
+        check_set(run.targets)
     with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
         out = Path(run.out_dir)
         rl_started = run.resume and (out / "checkpoint.pt").is_file()

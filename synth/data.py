@@ -41,7 +41,7 @@ from .idx import read_idx, write_idx
 from .limits import IMAGE_FORMATS, LIMITS
 from .sampler import TargetSampler  # noqa: F401 - part of this module's API
 
-__all__ = ["load_set", "load_mnist", "load_idx", "read_idx", "write_idx", "load_folder",
+__all__ = ["load_set", "check_set", "load_mnist", "load_idx", "read_idx", "write_idx", "load_folder",
            "to_target", "read_image", "check_image_size", "fit_square", "resize", "render_targets", "scene_targets", "read_mnist_package",
            "TargetSampler", "DataError", "SETS", "SPLITS", "EVAL_PER_CLASS", "SHIPPED",
            "ENV_VAR"]
@@ -496,14 +496,25 @@ def load_set(name, size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray 
     ``name``: one of :data:`SETS` (``source`` as in :func:`load_mnist`), a folder of images,
     an image file, or an IDX images file.
     """
+    check_set(name)
     if isinstance(name, str) and name in SETS:
         return load_mnist(name.split("-", 1)[1], size, source)
     path = Path(name)
     if path.is_dir():
         return load_folder(path, size), None
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return to_target(path, size, invert="auto")[None], None
-        return load_idx(path, size)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return to_target(path, size, invert="auto")[None], None
+    return load_idx(path, size)
+
+
+def check_set(name) -> None:
+    """Raise :func:`load_set`'s :class:`DataError` when ``name`` is neither a named set nor an
+    existing folder or file; reads nothing (a run checks its targets before hours of
+    pretraining, not after)."""
+    if isinstance(name, str) and name in SETS:
+        return
+    path = Path(name)
+    if str(name) and (path.is_dir() or path.is_file()):
+        return
     raise DataError(f"unknown target set {str(name)!r}: not one of {list(SETS)} and no such "
                     "folder, image or IDX file")

@@ -153,6 +153,16 @@ def _updates(path):
     return [json.loads(x)["update"] for x in path.read_text().splitlines()]
 
 
+def test_unknown_targets_are_an_error_before_pretraining(tmp_path, capsys):
+    out = tmp_path / "run"
+    for targets in (str(tmp_path / "nowhere"), ""):
+        assert spiral(["train", *TINY, "--pretrain", "1", "--set", f"out_dir={out}",
+                       "--set", f"targets={targets}"]) == 1
+        err = capsys.readouterr().err
+        assert f"unknown target set {targets!r}" in err and "pretrain" not in err
+        assert not out.exists()
+
+
 def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     out = tmp_path / "empty"
     assert spiral(["train", *TINY, "--resume", "--set", f"out_dir={out}"]) == 1
