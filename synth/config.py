@@ -184,7 +184,7 @@ RULES = MappingProxyType({
     "canvas": CHECKPOINT_SETTINGS["canvas"], "grid": CHECKPOINT_SETTINGS["grid"], "brush": _NAME,
     "episode_length": Rule(int, 2, 1000), "interpreter": Rule(str, choices=("raster", "mypaint", "mujoco")),
     "workers": Rule(int, 1, 1024), "seed": Rule(int, 0, 2**31 - 1), "threads": Rule(int, 0, 1024),
-    "device": Rule(str, choices=("cpu", "cuda", "auto")), "out_dir": _NAME, "resume": Rule(bool),
+    "device": Rule(str, choices=("cpu", "cuda", "auto")), "out_dir": Rule(str, 1), "resume": Rule(bool),
     "init_from": _NAME, "checkpoint_every": Rule(int, 1), "log_every": Rule(int, 1),
     "max_seconds": Rule(float, 0), "progress": Rule(bool),
     **CHECKPOINT_CONFIG,

@@ -45,7 +45,8 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 @dataclass(frozen=True)
 class Rule:
     """What a value must be: a ``bool``, an ``int`` or a finite ``float`` in ``[low, high]``
-    (``None``: unbounded on that side), one of ``choices``, or any value of ``kind``."""
+    (``None``: unbounded on that side), one of ``choices``, a ``str`` (non-empty when ``low``
+    is set), or any value of ``kind``."""
     kind: type
     low: float | None = None
     high: float | None = None
@@ -60,7 +61,9 @@ class Rule:
         if self.kind in (int, float):
             noun = "an integer" if self.kind is int else "a number"
             return f"{noun}{self._range()}"
-        return {str: "a string"}.get(self.kind, f"a {self.kind.__name__}")
+        if self.kind is str:
+            return "a non-empty string" if self.low else "a string"
+        return f"a {self.kind.__name__}"
 
     def _range(self) -> str:
         if self.low is not None and self.high is not None:
@@ -85,7 +88,9 @@ class Rule:
                     or (self.high is not None and value > self.high):
                 return f"is out of range; valid: {self._range().strip().removeprefix('in ')}"
             return None
-        return None if isinstance(value, self.kind) else f"must be {self.describe()}"
+        if not isinstance(value, self.kind) or (self.kind is str and self.low and not value):
+            return f"must be {self.describe()}"
+        return None
 
 
 #: Every :class:`synth.config.PolicyConfig` field a checkpoint may declare, and its valid values.

@@ -77,6 +77,7 @@ def _write(tmp_path, text):
     ("name = 'x'\nbatch = = 4\n", 2, 9, "invalid TOML"),
     ("name = 'x'\n\n[rl]\nbatch = 4\n", 3, 1, r"unknown config key 'rl'; config files are flat"),
     ("batch = 4\nbatch = 5\n", 2, 10, "invalid TOML: Cannot overwrite a value"),
+    ('out_dir = ""\n', 1, 1, "out_dir='' must be a non-empty string"),   # not the working directory
 ])
 def test_bad_values_in_a_file_are_positioned_errors(tmp_path, text, line, column, match):
     path = _write(tmp_path, text)
