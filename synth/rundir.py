@@ -131,6 +131,8 @@ def stop_on_sigterm():
         print("\nSIGTERM: stopping after this update (a final checkpoint follows)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    if previous is None:   # a handler installed from C: Python cannot reinstall it
+        previous = signal.SIG_DFL
     _stops.append(stop)
     try:
         yield stop

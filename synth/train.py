@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from spiral_dsl.actions import ActionSpec
+from spiral_dsl.io import write_atomic
 
 from . import checkpoint as ckpt
 from . import rundir
@@ -121,7 +122,7 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     spec = config.spec()
     out = Path(run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "args.json").write_text(json.dumps(config.flat(), indent=1))
+    write_atomic(out / "args.json", json.dumps(config.flat(), indent=1))
     targets = load_targets(config)
 
     device = config.torch_device()

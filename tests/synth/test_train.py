@@ -257,6 +257,30 @@ def test_the_lock_is_reentrant_within_a_process_and_released(tmp_path):
     assert not (tmp_path / "run.lock").exists()
 
 
+def test_train_and_pretrain_restore_the_sigterm_handler(tmp_path):
+    """The SIGTERM handler is the training loop's only during the call, also when it fails."""
+    import signal
+
+    from synth.pretrain import pretrain
+    from synth.train import train
+    config = load_config("configs/tiny.toml", [f"out_dir={tmp_path}", "updates=1",
+                                               "pretrain_updates=1"])
+    before = signal.getsignal(signal.SIGTERM)
+    during = []
+    pretrain(config, stop=lambda: during.append(signal.getsignal(signal.SIGTERM)))
+    assert signal.getsignal(signal.SIGTERM) is before
+    train(config, callback=lambda *_: during.append(signal.getsignal(signal.SIGTERM)))
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert len(during) == 2 and all(h is not before and callable(h) for h in during)
+
+    def fail(*_):
+        raise KeyboardInterrupt   # as Ctrl-C in the middle of an update
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config.replace(updates=2), callback=fail)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def _train_until(cmd, log, lines, tmp_path):
     """Start ``cmd``, wait until ``log`` has ``lines`` lines, SIGTERM it; (returncode, stderr)."""
     import os
