@@ -233,10 +233,10 @@ except RunError:
 def test_runs_taking_over_one_stale_lock_at_once_leave_one_owner(tmp_path):
     """Several runs start together on an out_dir whose lock file a killed run left: exactly one
     takes it (the others see it in use), never two at once."""
+    import socket
     import subprocess
     import sys
     import time
-    import socket
     dead = subprocess.Popen(["true"])
     dead.wait()
     (tmp_path / "run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
