@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spiral_dsl.errors import SplError
+from spiral_dsl.interpreters.mypaint import check_settings
 from spiral_dsl.interpreters.raster_brush import (
     CALIBRATION_FILE,
     RenderConstants,
@@ -140,10 +142,18 @@ def main(argv=None) -> int:
             ap.error(f"--{name}={getattr(args, name)} must be >= 1")
     if min(args.heldout) < 1:
         ap.error(f"--heldout={args.heldout} must be >= 1 each")
+    brushes = args.brush or ["classic/dry_brush", "classic/pen"]
+    try:   # every brush and size checked before minutes of fitting, not after the first brush
+        for brush in brushes:
+            from_myb(brush)
+        for size in args.sizes:
+            check_settings(DEFAULTS["paint"], size)
+    except SplError as e:
+        ap.error(str(e))
     torch.set_num_threads(1)   # batches of 256 gain little from more, and lose much under load
     out = CALIBRATION_FILE if args.update_package else args.out
     table = calibration_table()
-    for brush in args.brush or ["classic/dry_brush", "classic/pen"]:
+    for brush in brushes:
         table[brush] = fit(brush, args.strokes, args.iters, sizes=tuple(args.sizes), heldout=tuple(args.heldout))
         print(brush, json.dumps({k: v for k, v in table[brush].items() if k != "model"}), flush=True)
     write_atomic(out, json.dumps(table, indent=1, sort_keys=True) + "\n")

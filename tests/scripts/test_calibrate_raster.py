@@ -46,6 +46,8 @@ def test_a_tiny_run_writes_the_table_to_out_and_leaves_the_package_alone(tmp_pat
     (TINY, "one of the arguments --out --update-package is required"),
     ([*TINY, "--out", "x.json", "--update-package"], "not allowed with argument"),
     (["--out", "x.json", "--strokes", "0"], "--strokes=0 must be >= 1"),
+    (["--out", "x.json", "--brush", "classic/pen", "--brush", "nope"], "unknown brush 'nope'"),
+    (["--out", "x.json", "--sizes", "64", "0"], "size=0 is out of range"),
 ])
 def test_bad_arguments_are_refused_before_any_work(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
