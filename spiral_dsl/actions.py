@@ -286,18 +286,37 @@ class ActionSpec:
         actions = list(actions)
         return {s: np.array([a.get(s, 0) for a in actions], dtype=np.int64) for s in self.order}
 
+    def _check_indices(self, indices: Mapping, torch_in: bool) -> None:
+        """Raise :class:`SplRangeError` for an index outside its slot (a negative one would
+        silently pick from the end of the table); one device sync for all slots."""
+        if torch_in:
+            import torch
+            bounds = torch.stack([torch.stack([indices[s].min(), indices[s].max()]).to("cpu", torch.long)
+                                  for s in self.order]).tolist()
+        else:
+            import numpy as np
+            bounds = [(int(np.min(indices[s])), int(np.max(indices[s]))) for s in self.order]
+        for s, (low, high) in zip(self.order, bounds):
+            n = len(self.slots[s].values)
+            if low < 0 or high >= n:
+                raise SplRangeError(f"action index {low if low < 0 else high} of slot {s!r} is "
+                                    f"out of range [0, {n - 1}]")
+
     def values_of(self, indices: Mapping):
         """The values of B actions given as ``{slot: (B,) indices}`` (torch tensors or numpy
         arrays; every slot of the spec): ``{field: (B, ...) values}`` as a
         :class:`~spiral_dsl.interpreters.base.BatchCanvas` steps them, on the indices' device
         (torch in, torch out). Fields are the core statements' (paint: ``flag``, ``to``,
         ``via``, ``size``, ``pressure``, ``color`` (B, 3); scene: ``shape``, ``cell``,
-        ``size``, ``color``); see :meth:`value_table` for dtypes."""
+        ``size``, ``color``); see :meth:`value_table` for dtypes. An index outside its slot raises
+        :class:`SplRangeError`."""
         missing = [s for s in self.order if s not in indices]
         if missing:
             raise SplRangeError(f"actions lack slots {missing}; {self.domain} actions have {list(self.order)}")
         first = indices[self.order[0]]
-        if type(first).__module__.startswith("torch"):       # torch: tables cached per device
+        torch_in = type(first).__module__.startswith("torch")
+        self._check_indices(indices, torch_in)
+        if torch_in:                                          # torch: tables cached per device
             import torch
 
             def look(slot):

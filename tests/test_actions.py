@@ -113,6 +113,13 @@ def test_values_name_their_missing_slots_and_bad_indices():
     from spiral_dsl.values import statements_of_values
     with pytest.raises(SplRangeError, match=r"actions lack slots \['blue'\]"):
         PAINT.values_of({s: [0] for s in PAINT.order if s != "blue"})
+    import torch
+    for bad, shown in ((-1, -1), (PAINT.sizes["end"], PAINT.sizes["end"])):   # -1 is no "last"
+        indices = PAINT.stack([{}, {"end": bad}])
+        for given in (indices, {s: torch.as_tensor(v) for s, v in indices.items()}):
+            with pytest.raises(SplRangeError, match=rf"action index {shown} of slot 'end' is "
+                                                    rf"out of range \[0, {PAINT.sizes['end'] - 1}\]"):
+                PAINT.values_of(given)
     values = SCENE.values_of(SCENE.stack([{}]))
     values["shape"] = values["shape"] + 7
     with pytest.raises(SplRangeError, match=r"shape=7 is out of range \[0, 3\]"):
