@@ -81,6 +81,8 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
     The search's settings have no defaults here: they are a training config's
     (:class:`synth.config.SearchConfig`, ``episode_length - 1`` steps)."""
     out = Path(out)
+    if out.is_dir():   # found before the search, not when its first chunk is written
+        raise DataError(f"teacher file {out} is a folder: name a file (e.g. {out / 'teacher.npz'})")
     out.parent.mkdir(parents=True, exist_ok=True)
     n, width = len(targets), len(spec.order)
     actions = np.zeros((n, steps, width), np.int16)

@@ -80,3 +80,12 @@ def test_distillation_batch_and_loss_decreases(tmp_path, digits):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_a_folder_as_the_teacher_file_is_an_error_before_any_search(tmp_path, digits):
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match=f"teacher file {tmp_path} is a folder"):
+        build_teacher(digits[:64], SPEC, tmp_path, steps=5, candidates=8, polish=1, workers=1,
+                      progress=False)
+    assert time.perf_counter() - t0 < 2      # not after searching a chunk of 64 targets
