@@ -25,7 +25,6 @@ from spiral_dsl.actions import ActionSpec
 from spiral_dsl.ast import Header
 from spiral_dsl.errors import SplRangeError, SplStateError
 from spiral_dsl.interpreters.batched import start_batch
-from spiral_dsl.settings import DEFAULTS
 
 __all__ = ["BatchEnv"]
 
@@ -91,8 +90,7 @@ class BatchEnv:
 
     def programs(self) -> list[Program]:
         """The program each canvas drew this episode."""
-        explicit = {k: v for k, v in self.settings.items() if DEFAULTS[self.domain][k] != v}
-        header = Header(self.domain, tuple(sorted(explicit.items())))
+        header = Header(self.domain, tuple(sorted(self.spec.explicit_settings().items())))
         out = []
         for b in range(self.batch):
             stmts = [self.spec.decode({s: int(a[s][b]) for s in a}) for a in self.actions]
