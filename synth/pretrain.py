@@ -86,9 +86,10 @@ def pretrain_loss(policy: Policy, canvases: torch.Tensor, actions: dict,
     return total / T, acc
 
 
-def _teacher_data(config: TrainConfig, spec, device):
+def _teacher_data(config: TrainConfig, spec, device, stop):
     """(teacher (N, T, slots) long, targets (N, 3, H, W) float) on ``device``; builds the
-    teacher file first when it is missing or incomplete."""
+    teacher file first when it is missing or incomplete (``None`` when ``stop()`` ended the
+    build: the file stays partial, to be resumed)."""
     import numpy as np
 
     from .data import load_set
@@ -103,7 +104,9 @@ def _teacher_data(config: TrainConfig, spec, device):
         print(f"building teacher programs for {len(images)} targets -> {path}", file=sys.stderr)
         build_teacher(images, spec, path, steps=steps, candidates=search.teacher_candidates,
                       polish=search.teacher_polish, seed=run.seed,
-                      workers=search.teacher_workers or os.cpu_count() or 1)
+                      workers=search.teacher_workers or os.cpu_count() or 1, stop=stop)
+        if stop():
+            return None
         teacher = load_teacher(path, spec, len(images))
     if teacher["actions"].shape[1] != steps:
         raise DataError(f"teacher file {path} has {teacher['actions'].shape[1]} steps; "
@@ -150,9 +153,11 @@ def _pretrain(config: TrainConfig, out_path, stop) -> Path:
         policy.load_state_dict(loaded.state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=pre.pretrain_lr)
     batch = pre.pretrain_batch or config.rl.batch
-    env = BatchEnv(spec, batch, run.episode_length,
+    teacher = _teacher_data(config, spec, device, stop) if pre.pretrain_source == "teacher" else None
+    # stopped while the teacher was built: no step now, a state to resume from (below)
+    stopped = pre.pretrain_source == "teacher" and teacher is None
+    env = BatchEnv(spec, batch, run.episode_length,   # after the teacher: an error there leaks none
                    "raster" if spec.domain == "paint" else run.interpreter, device=device)
-    teacher = _teacher_data(config, spec, device) if pre.pretrain_source == "teacher" else None
     gen = torch.Generator().manual_seed(run.seed)
     start, elapsed = 0, 0.0
     if state is not None:
@@ -180,9 +185,9 @@ def _pretrain(config: TrainConfig, out_path, stop) -> Path:
         ckpt.save_model(policy, out, stage="pretrain", update=update,
                         seconds=round(time.perf_counter() - t0, 1))
 
-    update, stopped = start, False
+    update = start
     try:
-        for update in range(start + 1, updates + 1):
+        for update in range(start + 1, (start if stopped else updates) + 1):
             with torch.no_grad():
                 if teacher is None:
                     canvases, actions = make_batch(spec, env, rng)

@@ -76,10 +76,12 @@ def _save(path: Path, spec, actions, lengths, mse, done) -> None:
 
 def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, steps: int,
                   candidates: int, polish: int, workers: int, seed: int = 0,
-                  chunk: int = 64, progress: bool = True) -> Path:
+                  chunk: int = 64, progress: bool = True, stop=None) -> Path:
     """Greedy programs for ``targets`` (N, H, W, 3) written to ``out`` (resumes a partial file).
     The search's settings have no defaults here: they are a training config's
-    (:class:`synth.config.SearchConfig`, ``episode_length - 1`` steps)."""
+    (:class:`synth.config.SearchConfig`, ``episode_length - 1`` steps). ``stop()`` (SIGTERM
+    during training) is polled every second: when True the programs found so far are saved
+    and the build returns early, its file partial (a later build resumes it)."""
     out = Path(out)
     if out.is_dir():   # found before the search, not when its first chunk is written
         raise DataError(f"teacher file {out} is a folder: name a file (e.g. {out / 'teacher.npz'})")
@@ -104,7 +106,19 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
     # a bar with an ETA on a terminal; elsewhere the per-chunk lines below are the progress
     bar = progress_bar(n, "teacher", "image", quiet=not progress or not jobs, initial=n - len(jobs))
     with ctx.Pool(workers, initializer=_init_worker) as pool, bar:
-        for k, (i, row, length, err) in enumerate(pool.imap_unordered(_work, jobs, chunksize=4), 1):
+        # chunksize 1: with more, imap_unordered returns a generator without next(timeout)
+        results, k = pool.imap_unordered(_work, jobs), 0
+        while k < len(jobs):
+            # polled, not blocking: a worker killed with the process group (SIGTERM to a job)
+            # would leave a blocking wait hanging for its lost task
+            if stop is not None and stop():
+                _save(out, spec, actions, lengths, mse, done)
+                break
+            try:
+                i, row, length, err = results.next(timeout=1.0)
+            except mp.TimeoutError:
+                continue
+            k += 1
             actions[i], lengths[i], mse[i], done[i] = row, length, err, True
             bar.update(1)
             bar.set_postfix(mse=f"{np.nanmean(mse):.4f}", refresh=False)

@@ -116,10 +116,10 @@ def test_values_name_their_missing_slots_and_bad_indices():
     import torch
     for bad, shown in ((-1, -1), (PAINT.sizes["end"], PAINT.sizes["end"])):   # -1 is no "last"
         indices = PAINT.stack([{}, {"end": bad}])
-        for given in (indices, {s: torch.as_tensor(v) for s, v in indices.items()}):
+        for passed in (indices, {s: torch.as_tensor(v) for s, v in indices.items()}):
             with pytest.raises(SplRangeError, match=rf"action index {shown} of slot 'end' is "
                                                     rf"out of range \[0, {PAINT.sizes['end'] - 1}\]"):
-                PAINT.values_of(given)
+                PAINT.values_of(passed)
     values = SCENE.values_of(SCENE.stack([{}]))
     values["shape"] = values["shape"] + 7
     with pytest.raises(SplRangeError, match=r"shape=7 is out of range \[0, 3\]"):

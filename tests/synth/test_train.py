@@ -366,6 +366,44 @@ def test_resume_alone_continues_a_pretraining_started_with_the_pretrain_option(t
     assert _updates(out / "metrics.jsonl") == [1]
 
 
+def test_sigterm_to_the_process_group_while_the_teacher_is_built_stops_promptly(tmp_path):
+    """SIGTERM (to the whole group, as a scheduler sends it: the teacher's worker processes die
+    too) while pretraining builds its teacher programs: the run saves the programs found so far
+    and a resumable pretraining state, and exits 143 within seconds (not blocked on the lost
+    workers' results, nor building the whole teacher first)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "spiral_dsl", "train", *TINY, "--pretrain", "5",
+           "--set", f"out_dir={out}", "--set", "pretrain_source=teacher", "--set",
+           "teacher_candidates=4", "--set", "teacher_polish=0", "--set", "teacher_workers=2"]
+    err = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not (out / "teacher.npz").exists() and time.time() < deadline:
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        t0 = time.time()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        err.close()
+    text = (tmp_path / "stderr.txt").read_text()
+    assert code == 143 and time.time() - t0 < 15 and "Traceback" not in text, text
+    built = np.load(out / "teacher.npz")["done"]
+    assert 0 < built.sum() < len(built)                       # partial: a build to resume
+    state = ckpt.load(out / "pretrain_checkpoint.pt")
+    assert state["update"] == 0 and not state["finished"] and state["updates"] == 5
+
+
 # --- torch threads: chosen by the config, restored for a library caller ---
 
 def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path):
