@@ -23,20 +23,30 @@ _FILL = {"pressure": 1.0, "brush_size": 1.0, "color": (0.0, 0.0, 0.0), "shape": 
          "size_class": 0, "cell": (0, 0)}
 
 
+def _fields(domain: str) -> dict[str, str]:
+    """``{field: kind}`` of the domain's values: ``flag`` (when the domain has several core
+    statements), then every slot field of its core statements, in declaration order."""
+    types = A.CORE_BY_DOMAIN[domain]
+    kinds = {"flag": "flag"} if len(types) > 1 else {}
+    for stmt_type in types:
+        for f in dataclasses.fields(stmt_type):
+            if "slot" in f.metadata:
+                kinds.setdefault(f.name, f.metadata["kind"])
+    return kinds
+
+
+#: the trailing shape of a field's values, by kind (the rest are one number per row)
+_WIDTH = {"location": (2,), "cell": (2,), "color": (3,)}
+
+
 def values_of_statements(domain: str, statements):
     """B core statements of ``domain`` (one per canvas) as the batch-first values of
     :meth:`ActionSpec.values_of` (numpy: float64 numbers, int64 indices), off the action grid
     too. Fields a statement lacks are filled (a location with the statement's ``to``)."""
     import numpy as np
     types = A.CORE_BY_DOMAIN[domain]
-    columns: dict[str, list] = {}
-    kinds: dict[str, str] = {}
-    if len(types) > 1:
-        columns["flag"], kinds["flag"] = [], "flag"
-    for stmt_type in types:
-        for f in dataclasses.fields(stmt_type):
-            if "slot" in f.metadata and f.name not in columns:
-                columns[f.name], kinds[f.name] = [], f.metadata["kind"]
+    kinds = _fields(domain)
+    columns: dict[str, list] = {name: [] for name in kinds}
     for st in statements:
         if type(st) not in types:
             raise SplTypeError(f"{type(st).__name__} is not a core statement of the {domain} domain")
@@ -65,10 +75,22 @@ def values_of_statements(domain: str, statements):
 def statements_of_values(domain: str, values: Mapping) -> list:
     """The inverse of :meth:`ActionSpec.values_of` and :func:`values_of_statements`: the B core
     statements of batch-first ``values`` (torch tensors or numpy arrays; float64 values give
-    back the exact floats of the action grid)."""
+    back the exact floats of the action grid). A missing field or a field of the wrong shape
+    raises :class:`SplTypeError`."""
     import numpy as np
     types = A.CORE_BY_DOMAIN[domain]
-    arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in values.items()}
+    kinds = _fields(domain)
+    missing = [name for name in kinds if name not in values]
+    if missing:
+        raise SplTypeError(f"step values lack the {domain} fields {missing}")
+    arrays = {k: np.asarray(values[k].detach().cpu().numpy() if hasattr(values[k], "detach") else values[k])
+              for k in kinds}
+    first = next(iter(kinds))
+    rows = arrays[first].shape[:1]
+    for name, kind in kinds.items():
+        shape = rows + _WIDTH.get(kind, ())
+        if arrays[name].shape != shape:
+            raise SplTypeError(f"{name} has shape {arrays[name].shape}; expected {shape}")
     names = {"flag": tuple(t.__name__.lower() for t in types), "shape": A.SHAPES, "size_class": A.SIZE_CLASSES}
 
     def choice(kind, name, v):                # an index into a named choice, range-checked
@@ -77,7 +99,7 @@ def statements_of_values(domain: str, values: Mapping) -> list:
             raise SplRangeError(f"{name}={k} is out of range [0, {len(names[kind]) - 1}]")
         return names[kind][k]
 
-    batch = len(next(iter(arrays.values())))
+    batch = rows[0] if rows else 0
     out = []
     for b in range(batch):
         stmt_type = types[names["flag"].index(choice("flag", "flag", arrays["flag"][b]))] if len(types) > 1 else types[0]

@@ -228,6 +228,18 @@ class BatchCanvasConformance:
             canvases.step(values)
         canvases.close()
 
+    def test_a_missing_field_or_a_field_of_the_wrong_shape_is_a_type_error(self):
+        values = dict(random_values(self.spec(), 2, 1, seed=9)[0])
+        canvases = self.start_batch(self.settings(), 2)
+        blank = canvases.image().clone()
+        key = "to" if self.domain == "paint" else "cell"
+        for bad in ({}, {k: v for k, v in values.items() if k != key},
+                    {**values, key: values[key][:, 0]}, {**values, "color": values["color"][:, :2]}):
+            with pytest.raises(SplTypeError):
+                canvases.step(bad)
+        torch.testing.assert_close(canvases.image(), blank, atol=0, rtol=0)   # nothing drawn
+        canvases.close()
+
     def test_out_of_range_values_are_a_range_error(self):
         values = dict(random_values(self.spec(), 2, 1, seed=6)[0])
         key = "to" if self.domain == "paint" else "cell"
