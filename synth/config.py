@@ -201,6 +201,11 @@ RULES = MappingProxyType({
     "teacher_workers": Rule(int, 0, 1024),
 })
 
+#: the domains each ``interpreter`` draws (the backends' ``domains``, known here without loading
+#: them; tests/synth/test_config.py checks the two agree)
+INTERPRETER_DOMAINS = MappingProxyType({"raster": ("paint",), "mypaint": ("paint",),
+                                        "mujoco": ("scene",)})
+
 #: field name → group name (field names are unique across groups: the TOML is flat).
 _GROUP_OF = MappingProxyType({f.name: group for group, cls in GROUPS.items()
                               for f in dataclasses.fields(cls)})
@@ -246,6 +251,11 @@ class TrainConfig:
             raise ConfigError(f"{source}: episode_length={run.episode_length} places "
                               f"{run.episode_length - 1} objects; a scene policy takes at most "
                               f"{objects} (episode_length <= {objects + 1})")
+        if run.domain not in INTERPRETER_DOMAINS[run.interpreter]:
+            fits = [name for name, domains in INTERPRETER_DOMAINS.items() if run.domain in domains]
+            raise ConfigError(f"{source}: interpreter={run.interpreter!r} draws "
+                              f"{list(INTERPRETER_DOMAINS[run.interpreter])}, not domain="
+                              f"{run.domain!r}; use interpreter = one of {fits}")
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")
@@ -388,6 +398,7 @@ def load_config(path: str | Path | None = None, overrides=()) -> TrainConfig:
     for item in overrides:
         key, value = parse_override(item)
         values[key] = value
+    if overrides:
         source = f"{source} with --set"
     return TrainConfig.from_flat(values, source=source)
 

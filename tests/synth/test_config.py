@@ -147,6 +147,18 @@ def test_rules_between_fields(tmp_path):
         TrainConfig().replace(batch=-1)
 
 
+def test_the_interpreter_must_draw_the_domain():
+    from spiral_dsl.interpreters import get_interpreter
+    from synth.config import INTERPRETER_DOMAINS
+    for name, domains in INTERPRETER_DOMAINS.items():
+        assert tuple(get_interpreter(name).domains) == domains
+    with pytest.raises(ConfigError, match=r"tiny.toml with --set: interpreter='raster' draws "
+                                          r"\['paint'\], not domain='scene'; use interpreter = "
+                                          r"one of \['mujoco'\]"):
+        load_config(ROOT / "configs" / "tiny.toml", ["domain=scene", "batch=2"])
+    assert load_config(None, ["domain=scene", "interpreter=mujoco"]).run.interpreter == "mujoco"
+
+
 def test_config_error_is_an_spl_error():
     assert issubclass(ConfigError, SplError)
 
@@ -155,5 +167,5 @@ def test_teacher_cli_reads_the_config_and_reports_bad_values(capsys):
     from synth.teacher import main
     assert main(["--config", str(ROOT / "configs" / "tiny.toml"), "--set", "teacher_polish=x"]) == 1
     assert "teacher_polish='x' must be an integer in 0..1000" in capsys.readouterr().err
-    assert main(["--set", "domain=scene", "--out", "unused.npz"]) == 1
+    assert main(["--set", "domain=scene", "--set", "interpreter=mujoco", "--out", "unused.npz"]) == 1
     assert "paint domain" in capsys.readouterr().err
