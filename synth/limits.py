@@ -42,6 +42,9 @@ LIMITS = SynthLimits()
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 
 
+_INT64 = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Rule:
     """What a value must be: a ``bool``, an ``int`` or a finite ``float`` in ``[low, high]``
@@ -84,6 +87,8 @@ class Rule:
             number = (int, float) if self.kind is float else int
             if isinstance(value, bool) or not isinstance(value, number):
                 return f"must be {self.describe()}"
+            if isinstance(value, int) and abs(value) > _INT64:   # TOML's integers are 64-bit;
+                return "is too large (integers are 64-bit)"      # and float(value) would overflow
             if not math.isfinite(value) or (self.low is not None and value < self.low) \
                     or (self.high is not None and value > self.high):
                 return f"is out of range; valid: {self._range().strip().removeprefix('in ')}"

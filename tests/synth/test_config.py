@@ -78,6 +78,8 @@ def _write(tmp_path, text):
     ("name = 'x'\n\n[rl]\nbatch = 4\n", 3, 1, r"unknown config key 'rl'; config files are flat"),
     ("batch = 4\nbatch = 5\n", 2, 10, "invalid TOML: Cannot overwrite a value"),
     ('out_dir = ""\n', 1, 1, "out_dir='' must be a non-empty string"),   # not the working directory
+    (f"max_seconds = 1{'0' * 400}\n", 1, 1, "is too large"),               # not an OverflowError
+    (f"updates = 1{'0' * 30}\n", 1, 1, "is too large"),
 ])
 def test_bad_values_in_a_file_are_positioned_errors(tmp_path, text, line, column, match):
     path = _write(tmp_path, text)
@@ -119,6 +121,8 @@ def test_a_missing_config_names_the_path_and_the_configs_folder(monkeypatch, tmp
     ("domain=music", r"domain='music' must be one of \['paint', 'scene'\]"),
     ("bach=3", r"unknown config key 'bach' \(in --set bach=3\); did you mean 'batch'"),
     ("batch", r"expected key=value"),
+    (f"pretrain_seconds=1{'0' * 400}", "pretrain_seconds=inf is out of range"),
+    (f"updates=1{'0' * 400}", "is too large"),
 ])
 def test_set_uses_the_same_rules(item, match):
     with pytest.raises(ConfigError, match=match):
