@@ -145,9 +145,10 @@ def cmd_train(args) -> int:
         rl_started = run.resume and (out / "checkpoint.pt").is_file()
         # the config's pretraining is skipped when init_from is set; an explicit --pretrain
         # continues pretraining from init_from; --resume continues a pretraining the run began
-        # (to the step count it was started with, unless --pretrain says otherwise) unless RL
-        # has begun
-        pretraining = run.resume and not rl_started and (out / "pretrain_checkpoint.pt").is_file()
+        # (to the step count it was started with, unless --pretrain says otherwise; --pretrain 0
+        # skips it) unless RL has begun
+        pretraining = (run.resume and not rl_started and args.pretrain != 0
+                       and (out / "pretrain_checkpoint.pt").is_file())
         if pretraining or (config.pretrain.pretrain_updates and not rl_started
                            and (args.pretrain is not None or not run.init_from)):
             from .pretrain import pretrain
