@@ -28,6 +28,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from spiral_dsl.actions import ActionSpec
+from spiral_dsl.brushes import check_brush_name
+from spiral_dsl.errors import SplError
 
 from .errors import ConfigError
 from .limits import CHECKPOINT_CONFIG, CHECKPOINT_SETTINGS, Rule
@@ -259,6 +261,12 @@ class TrainConfig:
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")
+        try:   # the brush and the action space, before a run writes anything
+            if run.domain == "paint":
+                check_brush_name(run.brush)
+            self.spec()
+        except SplError as e:
+            raise ConfigError(f"{source}: {e}") from None
         if run.device == "cuda":
             import torch
             if not torch.cuda.is_available():

@@ -163,6 +163,17 @@ def test_the_interpreter_must_draw_the_domain():
     assert load_config(None, ["domain=scene", "interpreter=mujoco"]).run.interpreter == "mujoco"
 
 
+def test_the_action_space_is_checked_on_load(tmp_path):
+    """An unknown brush is a ConfigError when the config loads, before a run writes anything
+    (it was found by the training loop after args.json was written)."""
+    with pytest.raises(ConfigError, match=r"with --set: unknown brush 'nope'"):
+        load_config(ROOT / "configs" / "tiny.toml", ["brush=nope"])
+    out = tmp_path / "run"
+    assert spiral(["train", *("--config", str(ROOT / "configs" / "tiny.toml")), "--set", f"out_dir={out}",
+                   "--set", "brush=../x"]) == 1
+    assert not out.exists()
+
+
 def test_config_error_is_an_spl_error():
     assert issubclass(ConfigError, SplError)
 
