@@ -71,8 +71,9 @@ class RunConfig:
     out_dir: str = "runs/mnist"
     """Folder of checkpoints, metrics and the model; one run at a time (a lock file)."""
     resume: bool = False
-    """Continue the run in ``out_dir`` (pretraining or RL, wherever it stopped); an error when
-    ``out_dir`` holds nothing to resume."""
+    """Continue the run in ``out_dir`` (pretraining or RL, wherever it stopped); ``spiral
+    train`` stops with an error when ``out_dir`` holds nothing to resume (``train()`` and
+    ``pretrain()`` called from Python start afresh then)."""
     init_from: str = ""
     """Model file to start from (a ``synth.pretrain`` output); empty: random weights."""
     checkpoint_every: int = 50
