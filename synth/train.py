@@ -205,10 +205,12 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
             if (run.max_seconds and seconds > run.max_seconds) or stop():
                 break
     finally:  # Ctrl-C, SIGTERM or a stop request: keep what was learned
-        save(update)
-        ckpt.save_model(learner.policy, out / "model.pt", run=run.name, update=update,
-                        seconds=round(time.perf_counter() - t0, 1))
-        metrics_file.close()
-        if own_workers:
-            workers.close()
+        try:
+            save(update)
+            ckpt.save_model(learner.policy, out / "model.pt", run=run.name, update=update,
+                            seconds=round(time.perf_counter() - t0, 1))
+        finally:  # closed even when the final save fails (a full disk)
+            metrics_file.close()
+            if own_workers:
+                workers.close()
     return metrics
