@@ -224,7 +224,7 @@ while time.time() < float(sys.argv[2]):
 try:
     with rundir.locked(sys.argv[1]):
         print("won", flush=True)
-        time.sleep(2)
+        sys.stdin.read()   # held until the test has every answer (a late starter finds it held)
 except RunError:
     print("lost", flush=True)
 """
@@ -242,9 +242,12 @@ def test_runs_taking_over_one_stale_lock_at_once_leave_one_owner(tmp_path):
     (tmp_path / "run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
     go = time.time() + 3
     procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(tmp_path), str(go)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
              for _ in range(6)]
-    results = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    results = sorted(p.stdout.readline().strip() for p in procs)
+    for p in procs:
+        p.communicate(timeout=60)   # closes stdin: the winner lets go
     assert results == ["lost"] * 5 + ["won"]
 
 
