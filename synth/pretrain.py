@@ -126,17 +126,12 @@ def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None)
     from there (a finished pretraining is not repeated; ``pretrain_updates = 0`` keeps the
     step count recorded there). ``out_dir`` is locked for the call;
     torch runs on ``config.torch_threads()`` threads, restored on return."""
-    threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
-    try:
-        with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
-            return _pretrain(config, out_path, lambda: terminated() or (stop is not None and stop()))
-    finally:
-        torch.set_num_threads(threads)
+    with rundir.running(config, stop) as stop_:
+        return _pretrain(config, out_path, stop_)
 
 
 def _pretrain(config: TrainConfig, out_path, stop) -> Path:
     run, pre = config.run, config.pretrain
-    torch.set_num_threads(config.torch_threads())
     torch.manual_seed(run.seed)
     rng = random.Random(run.seed)
     device = config.torch_device()

@@ -7,6 +7,8 @@
 * :func:`stop_on_sigterm` — SIGTERM (what schedulers, ``kill`` and ``docker stop`` send) asks
   the training loops to stop after the current update and write a final checkpoint, as
   Ctrl-C does.
+* :func:`running` — the frame of one training stage: the lock, the SIGTERM flag and torch's
+  thread count (the caller's restored after).
 * :func:`open_log` — a metrics log (one JSON line per update) that a resumed run continues
   without repeating the updates a killed run logged after its last checkpoint.
 """
@@ -26,7 +28,7 @@ from spiral_dsl.io import write_atomic
 
 from .errors import RunError
 
-__all__ = ["LOCK_NAME", "locked", "stop_on_sigterm", "open_log", "check_resumable",
+__all__ = ["LOCK_NAME", "locked", "stop_on_sigterm", "running", "open_log", "check_resumable",
            "RESUMABLE"]
 
 LOCK_NAME = "run.lock"
@@ -139,6 +141,22 @@ def stop_on_sigterm():
     finally:
         _stops.pop()
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def running(config, stop=None):
+    """The frame of a training stage (``train()``, ``pretrain()``): ``config.run.out_dir``
+    :func:`locked`, SIGTERM asking to stop (:func:`stop_on_sigterm`), torch on
+    ``config.torch_threads()`` threads (the caller's count restored after). Yields the stage's
+    ``stop()``: True once SIGTERM arrived or when the caller's ``stop()`` says so."""
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        with locked(config.run.out_dir), stop_on_sigterm() as terminated:
+            torch.set_num_threads(config.torch_threads())
+            yield lambda: terminated() or (stop is not None and stop())
+    finally:
+        torch.set_num_threads(threads)
 
 
 def open_log(path, resume_at: int | None):

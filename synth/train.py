@@ -104,18 +104,12 @@ def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
     (``save(update)`` writes the checkpoint) and may return True to stop. ``out_dir`` is
     locked for the call (:func:`synth.rundir.locked`). Torch runs on ``config.torch_threads()``
     threads (``run.threads``; by default every core but one), restored on return."""
-    threads = torch.get_num_threads()   # set for the run (config.torch_threads()), then restored
-    try:
-        with rundir.locked(config.run.out_dir), rundir.stop_on_sigterm() as terminated:
-            return _train(config, workers, lambda: terminated() or (stop is not None and stop()),
-                          callback)
-    finally:
-        torch.set_num_threads(threads)
+    with rundir.running(config, stop) as stop_:
+        return _train(config, workers, stop_, callback)
 
 
 def _train(config: TrainConfig, workers, stop, callback) -> dict:
     run, rl, critic_cfg = config.run, config.rl, config.critic
-    torch.set_num_threads(config.torch_threads())
     torch.manual_seed(run.seed)
     random.seed(run.seed)
     np.random.seed(run.seed)
