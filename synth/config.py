@@ -336,7 +336,7 @@ def _read_toml(path: Path) -> dict:
         what = "is not a file" if path.exists() else "does not exist"
         raise ConfigError(f"config file {path} {what}{hint}")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")   # a BOM (Windows editors) is not TOML
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
     except OSError as e:

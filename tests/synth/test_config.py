@@ -106,6 +106,8 @@ def test_a_missing_config_names_the_path_and_the_configs_folder(monkeypatch, tmp
         load_config("tiny.toml")
     with pytest.raises(ConfigError, match="is not a file"):
         load_config(tmp_path)
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbfbatch = 4\n")
+    assert load_config(tmp_path / "bom.toml").rl.batch == 4
     (tmp_path / "latin1.toml").write_bytes(b"name = '\xe9'\n")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         load_config(tmp_path / "latin1.toml")
