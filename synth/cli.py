@@ -123,9 +123,13 @@ def add_commands(sub) -> None:
 
 def cmd_train(args) -> int:
     _passive_openmp()   # before torch loads; Ray workers and teacher processes set it too
-    from .config import load_config
+    from .config import load_config, parse_override
     from .train import train
     overrides = list(args.overrides)
+    for option, key, value in (("--workers", "workers", args.workers),
+                               ("--pretrain", "pretrain_updates", args.pretrain)):
+        if value is not None:   # checked here so that an error names the option typed
+            parse_override(f"{key}={value}", source=f"{option} {value}")
     if args.workers is not None:
         overrides.append(f"workers={args.workers}")
     if args.resume:

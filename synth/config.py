@@ -370,13 +370,14 @@ def _line_of(text: str, line: int | None) -> str | None:
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
-def parse_override(item: str) -> tuple[str, object]:
+def parse_override(item: str, source: str | None = None) -> tuple[str, object]:
     """``key=value`` (``--set``) → ``(key, typed value)``, checked against the key's rule.
     The text is read as the field's type: integers, numbers, ``true``/``false``, or the text
-    itself for strings."""
+    itself for strings. ``source`` names where it came from in a message (default
+    ``--set key=value``; e.g. ``--workers 0`` for a command's own option)."""
     key, sep, text = item.partition("=")
     key = key.strip()
-    source = f"--set {item}"
+    source = source or f"--set {item}"
     if not sep or not key:
         raise ConfigError(f"--set {item!r}: expected key=value (e.g. --set batch=8)")
     if key not in RULES:

@@ -176,6 +176,14 @@ def test_the_action_space_is_checked_on_load(tmp_path):
     assert not out.exists()
 
 
+def test_a_commands_own_options_are_named_in_their_errors(capsys):
+    for argv, message in ((["--workers", "0"], "workers=0 is out of range; valid: 1..1024 (in --workers 0)"),
+                          (["--pretrain", "-1"], "pretrain_updates=-1 is out of range; valid: >= 0 "
+                                                 "(in --pretrain -1)")):
+        assert spiral(["train", "--config", str(ROOT / "configs" / "tiny.toml"), *argv]) == 1
+        assert message in capsys.readouterr().err
+
+
 def test_config_error_is_an_spl_error():
     assert issubclass(ConfigError, SplError)
 
