@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from spiral_dsl.errors import SplError
 from spiral_dsl.io import save_animation, save_image
 
 from .data import load_set
-from .synthesize import default_checkpoint, mse, synthesize
+from .synthesize import BlankResultWarning, default_checkpoint, mse, synthesize
 
 DIGITS = 16
 
@@ -97,7 +98,11 @@ def invert_scenes(folder: Path, count: int = 4) -> None:
     rows = []
     t0 = time.perf_counter()
     for n, (truth, target) in enumerate(zip(truths, targets)):
-        program = synthesize(target, domain="scene", method=method, seed=n)
+        with warnings.catch_warnings(record=True) as caught:   # shown as one line per scene
+            warnings.simplefilter("always", BlankResultWarning)
+            program = synthesize(target, domain="scene", method=method, seed=n)
+        for w in caught:
+            print(f"scene{n}: warning: {w.message}", file=sys.stderr)
         program.save(folder / f"scene{n}.spl")
         counts = object_recovery(truth, spec.encode_program(program))
         exact, objects = exact + counts["exact"], objects + counts["objects"]
