@@ -4,7 +4,8 @@ For ``configs/mnist.toml``'s network (channels 32, hidden 256, spatial heads, 64
 grid) at batch 16 and 256: forward and forward+backward time of one whole step (teacher forced,
 as the learner runs it) and of each component on its own (encoder convolutions, residual
 blocks, core, one location head, sampling of all slots), median of ``--repeats`` runs, plus
-multiply-adds per sample. Writes bench/results/bench_policy.json.
+multiply-adds per sample; for the lean network also the whole step with its weights in
+torch's default (NCHW) layout instead of channels-last. Writes bench/results/bench_policy.json.
 """
 from __future__ import annotations
 
@@ -113,6 +114,11 @@ def measure(arch: str, batch: int, repeats: int) -> dict:
                 p.grad = None
         row[f"{name}_forward_s"] = _time(fwd, repeats)
         row[f"{name}_forward_backward_s"] = _time(fwd_bwd, repeats)
+    if arch == "lean":  # the same network with contiguous (NCHW) weights: what channels-last buys
+        policy.to(memory_format=torch.contiguous_format)
+        row["forward_nchw_s"] = _time(step_forward, repeats)
+        row["forward_backward_nchw_s"] = _time(step_backward, repeats)
+        policy.to(memory_format=torch.channels_last)
     row = {k: round(v * 1000, 3) for k, v in row.items()}  # milliseconds
     row = {k.replace("_s", "_ms") if k.endswith("_s") else k: v for k, v in row.items()}
     row["macs_per_sample"] = _macs(policy, size)
@@ -132,7 +138,7 @@ def main() -> None:
             results[f"{arch}_b{batch}"] = row = measure(arch, batch, args.repeats)
             print(arch, batch, row, flush=True)
         s, l_ = results[f"spiral_b{batch}"], results[f"lean_b{batch}"]
-        results[f"speedup_b{batch}"] = {k: round(s[k] / l_[k], 2) for k in s if k.endswith("_ms") and l_[k] > 0}
+        results[f"speedup_b{batch}"] = {k: round(s[k] / l_[k], 2) for k in s if k.endswith("_ms") and l_.get(k)}
     write_result("bench_policy", {"benchmark": "policy components", "config": "configs/mnist.toml",
                                   "threads": 1, "repeats": args.repeats, **results,
                                   "note": "median milliseconds per call; forward_* score given actions "
