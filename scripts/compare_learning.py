@@ -8,7 +8,7 @@ order and the same environment) and no pretraining: A2C from random weights, one
 each, the runs side by side in their own processes (their frames/s are not a benchmark: they
 share the machine). Every update's batch MSE is in ``<work>/<arch>/metrics.jsonl``; the
 result is the curves smoothed over ``--window`` updates, compared at equal frames, written to
-``bench/results/compare_learning.json`` and ``.png``. ``--plot-only`` rebuilds the result from
+``bench/results/compare_learning.json`` and ``.png`` (``--out``, ``--name``). ``--plot-only`` rebuilds the result from
 the metrics written so far (the runs may still be going, or have been stopped).
 
 The defaults change ``configs/mnist.toml`` only where a from-scratch comparison needs it (see
@@ -120,7 +120,8 @@ def main() -> int:
     ap.add_argument("--archs", nargs="+", default=["spiral", "lean"])
     ap.add_argument("--work", default=str(ROOT / "runs" / "compare_learning"))
     ap.add_argument("--window", type=int, default=10, help="updates the curves are smoothed over")
-    ap.add_argument("--name", default="compare_learning", help="result file name in bench/results")
+    ap.add_argument("--name", default="compare_learning", help="result file name (no suffix)")
+    ap.add_argument("--out", default=str(RESULTS), help="folder of the result files")
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args()
     if not args.plot_only:
@@ -130,8 +131,11 @@ def main() -> int:
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs):  # a partial result while the runs go on
-            time.sleep(60)
+            for p in procs:
+                p.join(timeout=60 / len(procs))
             _write(args)
+        if any(p.exitcode for p in procs):
+            raise SystemExit(f"a run failed: {[(p.name, p.exitcode) for p in procs]}")
         for p in procs:
             p.join()
     _write(args)
@@ -141,9 +145,10 @@ def main() -> int:
 def _write(args) -> None:
     from spiral_dsl.io import write_atomic
     result = summarize(args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_atomic(RESULTS / f"{args.name}.json", json.dumps(result, indent=1) + "\n")
-    plot(result, RESULTS / f"{args.name}.png")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / f"{args.name}.json", json.dumps(result, indent=1) + "\n")
+    plot(result, out / f"{args.name}.png")
     print(json.dumps({k: v for k, v in result.items() if k != "curves"}), flush=True)
 
 
