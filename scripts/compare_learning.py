@@ -7,7 +7,9 @@ Each architecture trains with the same config, the same seed (so the same target
 order and the same environment) and no pretraining: A2C from random weights, one torch thread
 each, the runs side by side in their own processes (their frames/s are not a benchmark: they
 share the machine). Every update's batch MSE is in ``<work>/<arch>/metrics.jsonl``; the
-result is the curves smoothed over ``--window`` updates, compared at equal frames, written to
+result is the curves smoothed over ``--window`` updates, compared at equal frames (the last
+smoothed value, the mean batch MSE over all updates and over the last quarter of the frames),
+written to
 ``bench/results/compare_learning.json`` and ``.png`` (``--out``, ``--name``). ``--plot-only`` rebuilds the result from
 the metrics written so far (the runs may still be going, or have been stopped).
 
@@ -72,8 +74,12 @@ def summarize(args) -> dict:
               "frames_compared": common, "curves": curves}
     if common:
         at = {a: [p for p in c if p["frames"] <= common] for a, c in curves.items()}
+        def mean(pts):
+            return round(sum(p["mse"] for p in pts) / len(pts), 5)
         result["at_equal_frames"] = {a: {"first_mse": pts[0]["mse"],
                                          "mse_smoothed": pts[-1]["mse_smoothed"],
+                                         "mse_mean": mean(pts),
+                                         "mse_mean_last_quarter": mean([p for p in pts if p["frames"] > 0.75 * common]),
                                          "updates": pts[-1]["update"],
                                          "seconds": pts[-1]["seconds"]} for a, pts in at.items()}
     return result
