@@ -1,22 +1,174 @@
-"""Training throughput: embedded vs Ray with 1 and 2 rollout workers, same config, one run.
+"""The training loop's throughput and where its time goes, SPIRAL's network vs the lean one, in
+one run; ``synthesize`` latency; and (``--ray``) embedded vs Ray.
 
-Environment frames/s and learner updates/s over a fixed number of updates (after one warm-up
-update that is not timed), with ``ray1_over_embedded`` = frames/s of Ray with 1 worker ÷
-embedded. Target: >= 1/1.2. Writes bench/results/bench_train.json.
+    python bench/bench_train.py [--batch 256] [--updates 1] [--threads 1 2] [--ray]
+
+**Loop** (bench/results/bench_train_loop.json): ``configs/mnist.toml`` (episode_length 20: 19
+actions per episode, raster interpreter, A2C with the -MSE reward), ``batch`` episodes per
+update, ``arch = "spiral"`` and ``"lean"`` with the same seed, at each thread count. One update
+of each architecture is a warm-up, then ``--updates`` timed updates alternate between the two
+(A B A B, so both see the same machine load). An update is the embedded loop's sequence:
+weights to the worker, a rollout, the -MSE reward, the learner's A2C step. Its time is split
+into *env* (``env.step``: rendering and bookkeeping), *rollout policy* (the rest of the rollout:
+the policy's forward passes and sampling), *learner forward* (``PolicyLearner.evaluate``, the
+re-evaluation of the rollout's observations; 0 if the update no longer calls it), *learner
+backward* (the rest of the update: losses, backward, clipping, Adam) and *weights*. The WGAN-GP
+*critic* step (``d_batch = 64``; the MNIST config's reward does not use it) is timed separately
+and reported as ``frames_per_s_with_critic`` as if ``reward = "discriminator"``.
+
+**Synthesize** (same file): seconds per ``synthesize(image)`` with the shipped MNIST checkpoint
+(16 policy samples, one thread, after a warm-up call), over ``--images`` evaluation digits;
+and the policy's share (``policy_candidates``: 16 sampled episodes) for the shipped network
+and for a lean network of the same config (untrained weights: its cost, not its quality).
+
+**Ray** (``--ray``; bench/results/bench_train.json): frames/s embedded vs Ray with 1 and 2
+rollout workers at batch 16, ``ray1_over_embedded`` (target >= 1/1.2).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
+
+import numpy as np
+import torch
 
 from common import write_result
 
 from synth.config import load_config
-from synth.train import LocalWorkers, load_targets, train
+from synth.roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
+from synth.train import LocalWorkers, final_reward, load_targets, train
+
+PARTS = ("env", "rollout_policy", "learner_forward", "learner_backward", "weights")
 
 
-def measure(config, workers_factory) -> dict:
+class Timed:
+    """Accumulates the seconds spent in a wrapped method (instance attribute override)."""
+
+    def __init__(self, obj, name: str):
+        self.seconds = 0.0
+        inner = getattr(obj, name)
+
+        @functools.wraps(inner)
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return inner(*a, **k)
+            finally:
+                self.seconds += time.perf_counter() - t
+        setattr(obj, name, wrapper)
+
+
+class Loop:
+    """One architecture's worker, learner and critic, as the embedded loop wires them."""
+
+    def __init__(self, arch: str, batch: int, threads: int, targets: np.ndarray):
+        self.config = config = load_config("configs/mnist.toml", [
+            f"arch={arch}", f"batch={batch}", f"threads={threads}", "device=cpu", "seed=0"])
+        spec, rl = config.spec(), config.rl
+        torch.manual_seed(0)
+        self.worker = RolloutWorker(spec, config.policy, batch, config.run.episode_length, targets,
+                                    "raster", seed=1)
+        self.learner = PolicyLearner(spec, config.policy, rl.policy_lr, rl.entropy_coef,
+                                     rl.value_coef, rl.discount)
+        self.critic = DiscriminatorLearner(config.run.canvas, True, config.critic.d_lr,
+                                           channels=config.policy.channels)
+        self.replay = ReplayBuffer(config.critic.replay_batches, seed=0)
+        self.env_timer = Timed(self.worker.env, "step")
+        self.forward_timer = Timed(self.learner, "evaluate")
+        self.rows: list[dict] = []
+
+    def update(self) -> dict:
+        self.env_timer.seconds = self.forward_timer.seconds = 0.0
+        t0 = time.perf_counter()
+        self.worker.set_weights(self.learner.get_weights(), self.learner.version)
+        t1 = time.perf_counter()
+        traj = self.worker.rollout()
+        t2 = time.perf_counter()
+        reward = final_reward(self.config.rl, traj, self.critic)
+        self.learner.update(traj, reward)
+        t3 = time.perf_counter()
+        self.replay.add(traj.targets, traj.canvases[-1])
+        real, fake = self.replay.sample(self.config.critic.d_batch)
+        self.critic.update(real, fake, real)
+        t4 = time.perf_counter()
+        env, fwd = self.env_timer.seconds, self.forward_timer.seconds
+        return {"weights": t1 - t0, "env": env, "rollout_policy": t2 - t1 - env,
+                "learner_forward": fwd, "learner_backward": t3 - t2 - fwd, "critic": t4 - t3}
+
+    def summary(self) -> dict:
+        run = self.config.run
+        frames = self.config.rl.batch * (run.episode_length - 1)
+        mean = {k: sum(r[k] for r in self.rows) / len(self.rows) for k in self.rows[0]}
+        loop = sum(mean[k] for k in PARTS)
+        return {"frames_per_update": frames, "updates_timed": len(self.rows),
+                "seconds_per_update": round(loop, 3),
+                "frames_per_s": round(frames / loop, 1),
+                "frames_per_s_with_critic": round(frames / (loop + mean["critic"]), 1),
+                "share": {k: round(mean[k] / loop, 4) for k in PARTS},
+                "seconds": {k: round(v, 3) for k, v in mean.items()}}
+
+
+def bench_loop(batch: int, updates: int, thread_counts: list[int]) -> dict:
+    targets = load_targets(load_config("configs/mnist.toml"))
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            loops = {arch: Loop(arch, batch, threads, targets) for arch in ("spiral", "lean")}
+            for loop in loops.values():
+                loop.update()                                   # warm-up, not timed
+            for _ in range(updates):
+                for arch, loop in loops.items():
+                    loop.rows.append(loop.update())
+            for arch, loop in loops.items():
+                out[f"{arch}_{threads}_thread"] = loop.summary()
+                print(arch, threads, out[f"{arch}_{threads}_thread"], flush=True)
+            out[f"lean_over_spiral_{threads}_thread"] = round(
+                out[f"lean_{threads}_thread"]["frames_per_s"] / out[f"spiral_{threads}_thread"]["frames_per_s"], 2)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def bench_synthesize(images: int) -> dict:
+    from dataclasses import replace
+
+    from synth.data import load_set
+    from synth.nets import Policy
+    from synth.synthesize import load_policy, policy_candidates, synthesize, torch_threads
+    digits = load_set("mnist-eval", size=64)[0]
+    digits = digits[:: max(1, len(digits) // images)][:images]
+    synthesize(digits[0], invert=False)                         # warm-up: load, first batch
+    seconds = []
+    for k, image in enumerate(digits):
+        t = time.perf_counter()
+        synthesize(image, invert=False, seed=k)
+        seconds.append(time.perf_counter() - t)
+    shipped, _ = load_policy(None, "paint")
+    torch.manual_seed(0)
+    lean = Policy(shipped.spec, replace(shipped.config, arch="lean")).eval()
+    sampling = {}
+    with torch_threads(1):
+        for name, policy in (("spiral_shipped", shipped), ("lean_untrained", lean)):
+            policy_candidates(policy, digits[0], 16, 0)         # warm-up
+            times = []
+            for k, image in enumerate(digits):
+                t = time.perf_counter()
+                policy_candidates(policy, image, 16, k)
+                times.append(time.perf_counter() - t)
+            sampling[name] = round(float(np.median(times)), 3)
+    return {"synthesize_seconds_median": round(float(np.median(seconds)), 3),
+            "synthesize_seconds": [round(s, 3) for s in seconds],
+            "policy_sampling_seconds_median": sampling,
+            "lean_over_spiral_sampling_speed": round(sampling["spiral_shipped"] / sampling["lean_untrained"], 2),
+            "note": "synthesize: shipped checkpoint (spiral), 16 samples, one thread; "
+                    "policy_sampling: policy_candidates only (16 episodes of 19 steps)"}
+
+
+def measure_train(config, workers_factory) -> dict:
     timings = []
 
     def clock(update, metrics, save):
@@ -36,27 +188,42 @@ def measure(config, workers_factory) -> dict:
             "updates_per_s": round(updates / span, 3)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--updates", type=int, default=6)
-    ap.add_argument("--batch", type=int, default=16)
-    args = ap.parse_args()
-    base = ["episode_length=20", f"batch={args.batch}", f"updates={args.updates + 1}", "progress=false",
+def bench_ray(updates: int = 6, batch: int = 16) -> None:
+    base = ["episode_length=20", f"batch={batch}", f"updates={updates + 1}", "progress=false",
             "checkpoint_every=1000", "targets=mnist-eval", "channels=32", "hidden=256", "threads=2"]
     results = {}
     with tempfile.TemporaryDirectory() as d:
         embedded = load_config(None, base + [f"out_dir={d}/embedded"])
-        results["embedded"] = measure(embedded, lambda: LocalWorkers(embedded, embedded.spec(), load_targets(embedded)))
+        results["embedded"] = measure_train(embedded, lambda: LocalWorkers(embedded, embedded.spec(), load_targets(embedded)))
         from synth.distributed import RayWorkers, init_ray
         ray = init_ray(num_cpus=2)
         for n in (1, 2):
             a = load_config(None, base + [f"out_dir={d}/ray{n}", f"workers={n}"])
-            results[f"ray_{n}"] = measure(a, lambda a=a: RayWorkers(a, a.spec(), load_targets(a)))
+            results[f"ray_{n}"] = measure_train(a, lambda a=a: RayWorkers(a, a.spec(), load_targets(a)))
         ray.shutdown()
     ratio = results["ray_1"]["frames_per_s"] / results["embedded"]["frames_per_s"]
     write_result("bench_train", {"benchmark": "train", "config": base, "cores": 2, **results,
                                  "ray1_over_embedded": round(ratio, 3), "target_ray1_over_embedded": round(1 / 1.2, 3),
                                  "note": "learners run in the driver (2 threads); a Ray rollout worker gets threads // workers torch threads, with OMP_WAIT_POLICY=PASSIVE"})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=256, help="episodes per update (mnist.toml: 256)")
+    ap.add_argument("--updates", type=int, default=1, help="timed updates per architecture")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--images", type=int, default=4, help="digits for the synthesize latency")
+    ap.add_argument("--ray", action="store_true", help="also embedded vs Ray (bench_train.json)")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    result = {"benchmark": "training loop", "config": "configs/mnist.toml", "batch": args.batch,
+              "episode_length": 20, "cores": 2}
+    result.update(bench_loop(args.batch, args.updates, args.threads))
+    result["synthesize"] = bench_synthesize(args.images)
+    result["bench_seconds"] = round(time.perf_counter() - t0, 1)
+    write_result("bench_train_loop", result)
+    if args.ray:
+        bench_ray()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ Policy (Ganin et al. 2018, fig. 11, downsampled early):
       other slots: MLP → n logits
     value head: linear(hidden → 1)
 
+``PolicyConfig.arch = "lean"`` swaps the encoder, the residual blocks and the spatial location
+heads for cheaper ones of the same role (:mod:`synth.lean`); ``"spiral"`` (the default, and every
+checkpoint written before the field existed) is the network above, unchanged.
+
 The heads are generated from the ActionSpec: adding a statement or slot to the language adds
 a head. Slots a statement does not use (a ``move`` uses ``flag`` and ``end``) are masked out of
 log-probabilities and entropies.
@@ -28,8 +32,9 @@ from torch import nn
 from spiral_dsl.actions import ActionSpec
 
 from .config import PolicyConfig  # the network's shape is part of the training config
+from .lean import BottleneckBlock, ShuffleLocationHead, lean_encoder
 
-__all__ = ["PolicyConfig", "Policy", "Discriminator", "PolicyOutput"]
+__all__ = ["PolicyConfig", "Policy", "Discriminator", "PolicyOutput", "categorical"]
 
 
 class ResBlock(nn.Module):
@@ -44,6 +49,8 @@ class ResBlock(nn.Module):
 
 class LocationHead(nn.Module):
     """z (B, hidden) → logits over a grid×grid map (B, grid²), row-major."""
+
+    reads_map = False
 
     def __init__(self, hidden: int, grid: int):
         super().__init__()
@@ -75,6 +82,8 @@ class SpatialLocationHead(nn.Module):
     upsample S → grid (FullyConv-style spatial actions, Vinyals et al. 2017). A location read
     off the map is far easier to learn than one decoded from a flat vector."""
 
+    reads_map = True
+
     def __init__(self, hidden: int, grid: int, channels: int, size: int):
         super().__init__()
         self.grid = grid
@@ -94,6 +103,28 @@ class SpatialLocationHead(nn.Module):
     def forward(self, z, fmap):
         x = F.relu(fmap + self.film(z)[:, :, None, None])                   # (B, F, S, S)
         return self.net(x).flatten(1)                                      # (B, grid²)
+
+
+def categorical(logits, taken=None, greedy: bool = False, raw=None):
+    """Sample (or score ``taken``) from a batch of categoricals: (B, n) logits → the actions
+    (B,) long, their log-probabilities and the entropies (B,).
+
+    The arithmetic of ``torch.distributions.Categorical(logits=...)`` (normalise by logsumexp,
+    softmax, ``multinomial`` with replacement, gather, clamped p·log p), so the same seed draws
+    the same actions and gives the same bits, without building a distribution object and
+    validating its arguments per slot per step. ``greedy`` takes the argmax of ``raw`` (the
+    logits before a temperature; default ``logits``)."""
+    log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+    probs = F.softmax(log_p, dim=-1)
+    if taken is not None:
+        a = taken
+    elif greedy:
+        a = (logits if raw is None else raw).argmax(-1)
+    else:
+        a = torch.multinomial(probs, 1, True).T.reshape(logits.shape[:-1])
+    logp = log_p.gather(-1, a.long().unsqueeze(-1)).squeeze(-1)
+    ent = -(torch.clamp(log_p, min=torch.finfo(log_p.dtype).min) * probs).sum(-1)
+    return a, logp, ent
 
 
 @dataclass
@@ -116,15 +147,20 @@ class Policy(nn.Module):
         size = spec.settings["canvas"]
         c, hidden = config.channels, config.hidden
         in_ch = 6 if config.conditional else 3
-        self.encoder = nn.Sequential(
-            nn.Conv2d(in_ch, c, 5, stride=2, padding=2), nn.ReLU(),   # H/2
-            nn.Conv2d(c, c, 4, stride=2, padding=1), nn.ReLU(),       # H/4
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),              # H/8
-        )
+        lean = config.arch == "lean"
+        if lean:
+            self.encoder = lean_encoder(in_ch, c)
+        else:
+            self.encoder = nn.Sequential(
+                nn.Conv2d(in_ch, c, 5, stride=2, padding=2), nn.ReLU(),   # H/2
+                nn.Conv2d(c, c, 4, stride=2, padding=1), nn.ReLU(),       # H/4
+                nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),              # H/8
+            )
         self.action_embed = nn.ModuleDict({s: nn.Embedding(n + 1, config.embed)  # +1: "none yet"
                                            for s, n in spec.sizes.items()})
         self.action_mlp = nn.Sequential(nn.Linear(config.embed, 2 * c), nn.ReLU(), nn.Linear(2 * c, 2 * c))
-        self.res = nn.Sequential(*[ResBlock(2 * c) for _ in range(config.residual_blocks)])
+        block = (lambda: BottleneckBlock(2 * c, c)) if lean else (lambda: ResBlock(2 * c))
+        self.res = nn.Sequential(*[block() for _ in range(config.residual_blocks)])
         feat = 2 * c * (size // 8) * (size // 8)
         self.to_core = nn.Linear(feat, hidden)
         self.core = nn.LSTMCell(hidden, hidden)
@@ -136,8 +172,9 @@ class Policy(nn.Module):
         for s, n in spec.sizes.items():
             kind = spec.slots[s].kind
             grid = round(n ** 0.5)
-            if kind in ("location", "cell") and config.spatial and SpatialLocationHead.fits(grid, size // 8):
-                heads[s] = SpatialLocationHead(hidden, grid, 2 * c, size // 8)
+            spatial = ShuffleLocationHead if lean else SpatialLocationHead
+            if kind in ("location", "cell") and config.spatial and spatial.fits(grid, size // 8):
+                heads[s] = spatial(hidden, grid, 2 * c, size // 8)
             elif kind in ("location", "cell"):
                 heads[s] = LocationHead(hidden, grid)
             else:
@@ -149,6 +186,8 @@ class Policy(nn.Module):
         else:
             table = [[1.0] * len(spec.order)]
         self.register_buffer("mask_table", torch.tensor(table))
+        if lean:  # oneDNN's convolutions (backward above all) run faster on NHWC: bench_policy.py
+            self.to(memory_format=torch.channels_last)
 
     @property
     def device(self) -> torch.device:
@@ -185,26 +224,17 @@ class Policy(nn.Module):
             for p in self.ancestors[s]:
                 h = h + embedded[p]
             head = self.heads[s]
-            if isinstance(head, SpatialLocationHead):
+            if getattr(head, "reads_map", False):
                 logits = head(F.relu(h), fmap)                                      # (B, grid²)
             else:
                 logits = head(F.relu(h))                                            # (B, n)
             logits_out[s] = logits
-            dist = torch.distributions.Categorical(logits=logits / temperature)
-            if actions is not None:
-                a = actions[s]
-            elif greedy:
-                a = logits.argmax(-1)
-            else:
-                # dist.sample()'s draw, without building dist.probs into the graph here: the
-                # graph (and so the gradient, to the last bit) is then the same as when the
-                # same actions are scored by teacher forcing
-                with torch.no_grad():
-                    a = torch.multinomial(F.softmax(dist.logits, -1), 1, True).squeeze(-1)
+            a, logp, ent = categorical(logits / temperature, None if actions is None else actions[s],
+                                       greedy=greedy, raw=logits)
             chosen[s] = a
             embedded[s] = self.slot_embed[s](a)
-            logps.append(dist.log_prob(a))
-            ents.append(dist.entropy())
+            logps.append(logp)
+            ents.append(ent)
         flag = chosen["flag"] if "flag" in chosen else torch.zeros_like(next(iter(chosen.values())))
         mask = self.mask_table[flag]                                                # (B, slots)
         log_prob = (torch.stack(logps, 1) * mask).sum(1)

@@ -9,10 +9,12 @@ from synth.roles import DiscriminatorLearner
 torch.manual_seed(0)
 
 
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+@pytest.mark.parametrize("spatial", [False, True])
 @pytest.mark.parametrize("domain", ["paint", "scene"])
-def test_policy_shapes_follow_the_action_spec(domain):
+def test_policy_shapes_follow_the_action_spec(domain, spatial, arch):
     spec = ActionSpec.for_domain(domain)
-    policy = Policy(spec, PolicyConfig(channels=8, hidden=32))
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=spatial, arch=arch))
     B = 3
     canvas, target = torch.rand(B, 3, 64, 64), torch.rand(B, 3, 64, 64)
     out = policy(canvas, target, policy.no_action(B), policy.initial_state(B))
@@ -24,9 +26,10 @@ def test_policy_shapes_follow_the_action_spec(domain):
     assert out.state[0].shape == (B, 32)
 
 
-def test_masked_slots_do_not_count_for_moves():
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+def test_masked_slots_do_not_count_for_moves(arch):
     spec = ActionSpec.for_domain("paint")
-    policy = Policy(spec, PolicyConfig(channels=8, hidden=32))
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=True, arch=arch))
     B = 2
     args = (torch.rand(B, 3, 64, 64), torch.rand(B, 3, 64, 64), policy.no_action(B), policy.initial_state(B))
     moves = {s: torch.zeros(B, dtype=torch.long) for s in spec.order}
@@ -84,3 +87,106 @@ def test_wgan_gp_update_lowers_the_critic_loss():
 def test_discriminator_unconditional_shape():
     d = Discriminator(64, conditional=False, channels=8)
     assert d(torch.rand(5, 3, 64, 64)).shape == (5,)
+
+
+def test_lean_location_heads_are_computed_at_the_map_resolution():
+    """The lean network's spatial heads are pixel-shuffle heads (no transposed convolution
+    anywhere) and each grid point has its own logit: moving one cell's sub-pixel channel
+    changes exactly the r×r grid points of that cell."""
+    from synth.lean import ShuffleLocationHead
+    spec = ActionSpec.for_domain("paint")                      # 64² canvas, 32² grid: S = 8, r = 4
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=True, arch="lean"))
+    assert isinstance(policy.heads["end"], ShuffleLocationHead)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in policy.modules())
+    head = policy.heads["end"]
+    z, fmap = torch.rand(1, 32), torch.rand(1, 16, 8, 8)
+    before = head(z, fmap).view(32, 32)
+    with torch.no_grad():
+        head.out.bias[5] += 1.0                                # sub-pixel (1, 1) of every cell
+    diff = (head(z, fmap).view(32, 32) - before).abs() > 1e-6
+    expected = torch.zeros(32, 32, dtype=torch.bool)
+    expected[1::4, 1::4] = True
+    assert torch.equal(diff, expected)
+
+
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+def test_sampling_is_deterministic_for_a_seed(arch):
+    spec = ActionSpec.for_domain("paint")
+    torch.manual_seed(4)
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=True, arch=arch))
+    B = 5
+    g = torch.Generator().manual_seed(2)
+    args = (torch.rand(B, 3, 64, 64, generator=g), torch.rand(B, 3, 64, 64, generator=g),
+            policy.no_action(B), policy.initial_state(B))
+    torch.manual_seed(9)
+    a = policy(*args)
+    torch.manual_seed(9)
+    b = policy(*args)
+    torch.manual_seed(10)
+    c = policy(*args)
+    for s in spec.order:
+        assert torch.equal(a.actions[s], b.actions[s])
+    assert torch.equal(a.log_prob, b.log_prob)
+    assert any(not torch.equal(a.actions[s], c.actions[s]) for s in ("end", "control"))
+
+
+def test_categorical_matches_torch_distributions_bit_for_bit():
+    """nets.categorical draws and scores exactly as torch.distributions.Categorical did."""
+    from synth.nets import categorical
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 1024, generator=g) * 3
+    logits[0, :1000] = -1e30                                   # nearly-zero probabilities: the clamp
+    dist = torch.distributions.Categorical(logits=logits)
+    torch.manual_seed(1)
+    expected = dist.sample()
+    torch.manual_seed(1)
+    a, logp, ent = categorical(logits)
+    assert torch.equal(a, expected)
+    assert torch.equal(logp, dist.log_prob(a)) and torch.equal(ent, dist.entropy())
+    taken = torch.randint(0, 1024, (64,), generator=g)
+    _, logp, _ = categorical(logits, taken)
+    assert torch.equal(logp, dist.log_prob(taken))
+    assert torch.equal(categorical(logits, greedy=True)[0], logits.argmax(-1))
+
+
+# Greedy outputs of the shipped checkpoints for seeded inputs, recorded with the network as it
+# was before the ``arch`` field existed (commit 05143fa): they must load as "spiral" and act alike.
+SHIPPED = {
+    "mnist": ({"flag": [0, 0, 0, 0], "end": [29, 20, 28, 29], "control": [76, 104, 100, 76],
+               "size": [1, 0, 2, 1], "pressure": [8, 7, 4, 8], "red": [19, 3, 19, 19],
+               "green": [19, 3, 19, 19], "blue": [19, 3, 19, 19]},
+              [-4.974386215209961, -5.532037734985352, -4.90999174118042, -4.8386406898498535],
+              [-0.12608295679092407, -0.11501313000917435, -0.12086056172847748, -0.13014091551303864]),
+    "scenes": ({"shape": [1, 1, 1, 1], "cell": [1, 15, 15, 1], "size": [2, 2, 2, 2],
+                "red": [0, 0, 0, 0], "green": [3, 3, 3, 3], "blue": [0, 2, 2, 0]},
+               [-3.5929577350616455, -3.2261745929718018, -3.9248151779174805, -3.7623448371887207],
+               [0.2520025074481964, 0.25498610734939575, 0.253722220659256, 0.262383371591568]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_checkpoints_load_as_spiral_and_act_as_before(name):
+    from synth import checkpoint as ckpt
+    policy, _ = ckpt.load_model(f"synth/checkpoints/{name}.pt")
+    assert policy.config.arch == "spiral"
+    size = policy.spec.settings["canvas"]
+    g = torch.Generator().manual_seed(3)
+    B = 4
+    canvas, target = torch.rand(B, 3, size, size, generator=g), torch.rand(B, 3, size, size, generator=g)
+    with torch.no_grad():
+        out = policy(canvas, target, policy.no_action(B), policy.initial_state(B), greedy=True)
+    actions, logp, value = SHIPPED[name]
+    assert {s: a.tolist() for s, a in out.actions.items()} == actions
+    torch.testing.assert_close(out.log_prob, torch.tensor(logp), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.value, torch.tensor(value), atol=1e-5, rtol=0)
+
+
+def test_a_lean_policy_round_trips_through_a_model_file(tmp_path):
+    from synth import checkpoint as ckpt
+    spec = ActionSpec.for_domain("paint")
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=True, arch="lean"))
+    ckpt.save_model(policy, tmp_path / "lean.pt", run="t", update=0)
+    loaded, _ = ckpt.load_model(tmp_path / "lean.pt")
+    assert loaded.config.arch == "lean"
+    for k, v in policy.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
