@@ -24,7 +24,6 @@ import argparse
 import json
 import multiprocessing as mp
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
