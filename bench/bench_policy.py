@@ -15,7 +15,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from common import write_result
 
 from synth.config import load_config

@@ -33,7 +33,6 @@ import time
 
 import numpy as np
 import torch
-
 from common import write_result
 
 from synth.config import load_config
@@ -121,7 +120,7 @@ def bench_loop(batch: int, updates: int, thread_counts: list[int]) -> dict:
             for loop in loops.values():
                 loop.update()                                   # warm-up, not timed
             for _ in range(updates):
-                for arch, loop in loops.items():
+                for loop in loops.values():
                     loop.rows.append(loop.update())
             for arch, loop in loops.items():
                 out[f"{arch}_{threads}_thread"] = loop.summary()

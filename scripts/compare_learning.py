@@ -17,6 +17,10 @@ The defaults change ``configs/mnist.toml`` only where a from-scratch comparison 
 DEFAULT_SET): no pretraining (``pretrain_updates = 0``), no value-only warm-up, a learning rate
 for random weights rather than for fine-tuning, and batch 64 so that 200k frames are 164
 updates rather than 41.
+
+``--stage pretrain`` compares supervised pretraining instead (:mod:`synth.pretrain`, with the
+config's ``pretrain_source``; ``pretrain_batch`` episodes per step): the curves are the
+per-slot cross-entropy of the taken actions, in the JSON's ``mse`` fields.
 """
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ import argparse
 import json
 import multiprocessing as mp
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,36 +43,50 @@ COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
 def overrides(args, arch: str) -> list[str]:
     from synth.config import load_config
     base = load_config(args.config, DEFAULT_SET + args.set)
-    per_update = base.rl.batch * (base.run.episode_length - 1) * base.run.workers
-    updates = -(-args.frames // per_update)
-    return DEFAULT_SET + args.set + [f"arch={arch}", f"updates={updates}",
-                                     f"out_dir={Path(args.work) / arch}"]
+    steps = base.run.episode_length - 1
+    if args.stage == "pretrain":
+        per_update = (base.pretrain.pretrain_batch or base.rl.batch) * steps
+        count = f"pretrain_updates={-(-args.frames // per_update)}"
+    else:
+        per_update = base.rl.batch * steps * base.run.workers
+        count = f"updates={-(-args.frames // per_update)}"
+    return DEFAULT_SET + args.set + [f"arch={arch}", count, f"out_dir={Path(args.work) / arch}"]
 
 
-def run_one(config_path: str, items: list[str]) -> None:
+def run_one(config_path: str, items: list[str], stage: str) -> None:
     from synth.config import load_config
-    from synth.train import train
-    train(load_config(config_path, items))
+    config = load_config(config_path, items)
+    if stage == "pretrain":
+        from synth.pretrain import pretrain
+        pretrain(config)
+    else:
+        from synth.train import train
+        train(config)
 
 
-def series(path: Path, window: int) -> list[dict]:
+def series(path: Path, window: int, key: str = "mse") -> list[dict]:
+    """The runs' ``key`` per update, with its mean over the last ``window`` updates; stored
+    under ``mse``/``mse_smoothed`` whatever ``key`` is (``loss`` for pretraining)."""
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "mse" in r]
+    rows = [r for r in rows if key in r]
     out = []
     for i, r in enumerate(rows):
         recent = rows[max(0, i + 1 - window):i + 1]
         out.append({"update": r["update"], "frames": r["frames"], "seconds": r["seconds"],
-                    "mse": round(r["mse"], 5),
-                    "mse_smoothed": round(sum(x["mse"] for x in recent) / len(recent), 5)})
+                    "mse": round(r[key], 5),
+                    "mse_smoothed": round(sum(x[key] for x in recent) / len(recent), 5)})
     return out
 
 
 def summarize(args) -> dict:
-    curves = {a: series(Path(args.work) / a / "metrics.jsonl", args.window) for a in args.archs}
+    name, key = ("pretrain_metrics.jsonl", "loss") if args.stage == "pretrain" else ("metrics.jsonl", "mse")
+    curves = {a: series(Path(args.work) / a / name, args.window, key) for a in args.archs}
     common = min((c[-1]["frames"] if c else 0) for c in curves.values())
-    result = {"benchmark": "learning per frame", "config": args.config,
+    result = {"benchmark": "learning per frame", "stage": args.stage,
+              "measure": "pretraining loss (per-slot cross-entropy)" if args.stage == "pretrain"
+              else "batch MSE", "config": args.config,
               "set": DEFAULT_SET + args.set, "frames_target": args.frames, "window": args.window,
               "frames_compared": common, "curves": curves}
     if common:
@@ -107,8 +124,9 @@ def plot(result: dict, out: Path) -> None:
         x = x1 * k / 5
         d.text((px(x, y0)[0] - 14, H - M + 6), f"{x / 1000:.0f}k", fill="black")
     d.text((W // 2 - 40, H - 24), "env frames", fill="black")
-    d.text((M, 8), f"batch MSE (raster, smoothed over {result['window']} updates), A2C from scratch",
-           fill="black")
+    what = ("pretraining loss on random programs" if result.get("stage") == "pretrain"
+            else "batch MSE (raster), A2C from scratch")
+    d.text((M, 8), f"{what}, smoothed over {result['window']} updates", fill="black")
     for n, (arch, c) in enumerate(curves.items()):
         colour = COLOURS[n % len(COLOURS)]
         if len(c) > 1:
@@ -128,11 +146,13 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=10, help="updates the curves are smoothed over")
     ap.add_argument("--name", default="compare_learning", help="result file name (no suffix)")
     ap.add_argument("--out", default=str(RESULTS), help="folder of the result files")
+    ap.add_argument("--stage", choices=["rl", "pretrain"], default="rl",
+                    help="rl: A2C (batch MSE); pretrain: behaviour cloning (synth.pretrain; its loss)")
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args()
     if not args.plot_only:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=run_one, args=(args.config, overrides(args, a)), name=a)
+        procs = [ctx.Process(target=run_one, args=(args.config, overrides(args, a), args.stage), name=a)
                  for a in args.archs]
         for p in procs:
             p.start()

@@ -105,7 +105,7 @@ class PolicyConfig:
     arch: str = "spiral"
     """``"spiral"``: SPIRAL's network (every checkpoint written before this field). ``"lean"``:
     the same decoder with a patchifying encoder, bottleneck residual blocks and location logits
-    computed at the feature map's resolution (:mod:`synth.lean`), about 5× fewer multiply-adds
+    computed at the feature map's resolution (:mod:`synth.lean`), about 4× fewer multiply-adds
     for a CPU. Checkpoints of one do not load into the other."""
 
 

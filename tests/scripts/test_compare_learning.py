@@ -24,3 +24,15 @@ def test_a_tiny_comparison_writes_both_curves_at_equal_frames(tmp_path):
         assert args["arch"] == arch and args["pretrain_updates"] == 0 and args["seed"] == 0
     assert result["frames_compared"] == 12 and set(result["at_equal_frames"]) == {"spiral", "lean"}
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_the_pretraining_stage_compares_the_cloning_loss(tmp_path):
+    tiny = ["--set", "pretrain_source=random", "--set", "pretrain_batch=2", "--set", "pretrain_seconds=0",
+            "--set", "episode_length=3", "--set", "channels=4", "--set", "hidden=8"]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_learning.py"), "--stage", "pretrain",
+                    "--frames", "8", "--work", str(tmp_path / "runs"), "--out", str(tmp_path), "--name", "p",
+                    *tiny], check=True, capture_output=True, cwd=ROOT)
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["stage"] == "pretrain" and result["frames_compared"] == 8
+    for curve in result["curves"].values():          # 8 frames = 2 steps of 2 episodes × 2 actions
+        assert [p["frames"] for p in curve] == [4, 8] and all(p["mse"] > 0 for p in curve)
