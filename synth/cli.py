@@ -125,6 +125,9 @@ def cmd_train(args) -> int:
     _passive_openmp()   # before torch loads; Ray workers and teacher processes set it too
     from .config import load_config, parse_override
     from .train import train
+    if args.pbt and args.resume:   # Ray Tune keeps a population's checkpoints in its trial folders
+        raise SplRangeError("--resume does not apply to --pbt: a population cannot be resumed; "
+                            "start it again (or --resume a single run without --pbt)")
     overrides = list(args.overrides)
     for option, key, value in (("--workers", "workers", args.workers),
                                ("--pretrain", "pretrain_updates", args.pretrain)):

@@ -171,6 +171,13 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_resume_with_pbt_is_an_error_before_any_work(tmp_path, capsys):
+    out = tmp_path / "pbt"
+    assert spiral(["train", *TINY, "--pbt", "--resume", "--set", f"out_dir={out}"]) == 1
+    assert "--resume does not apply to --pbt" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     assert spiral(["train", *TINY, "--set", f"out_dir={out}", "--set", "updates=3"]) == 0
