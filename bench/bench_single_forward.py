@@ -9,6 +9,7 @@ round times ``updates`` updates after one untimed warm-up update. Both give the 
 for the same seed. Writes bench/results/bench_single_forward.json.
 
     OMP_NUM_THREADS=1 python bench/bench_single_forward.py [--batch 64] [--updates 3] [--rounds 2]
+        [--arch spiral|lean] [--out NAME]
 """
 from __future__ import annotations
 
@@ -46,10 +47,12 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--arch", choices=("spiral", "lean"), default="spiral")
+    ap.add_argument("--out", default="bench_single_forward", help="result name under bench/results/")
     opts = ap.parse_args()
     base = ["episode_length=20", f"batch={opts.batch}", f"updates={opts.updates + 1}", "progress=false",
             "checkpoint_every=100000", "targets=mnist-eval", "channels=32", "hidden=256", "spatial=true",
-            f"threads={opts.threads}", "device=cpu", "reward=mse"]
+            f"threads={opts.threads}", "device=cpu", "reward=mse", f"arch={opts.arch}"]
     rates = {"single_forward": [], "re_evaluate": []}
     with tempfile.TemporaryDirectory() as d:
         for r in range(opts.rounds):
@@ -57,7 +60,7 @@ def main() -> None:
                 config = load_config(None, base + [f"out_dir={d}/{name}{r}"])
                 rates[name].append(round(measure(config, name == "single_forward"), 1))
     med = {k: statistics.median(v) for k, v in rates.items()}
-    write_result("bench_single_forward", {
+    write_result(opts.out, {
         "benchmark": "single_forward", "config": base, "frames_per_s": rates,
         "median_frames_per_s": med, "speedup": round(med["single_forward"] / med["re_evaluate"], 3),
         "note": "2-core machine shared with other jobs while measured; the paths alternate so "
