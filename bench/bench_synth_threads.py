@@ -13,12 +13,8 @@ import), alternating A B A B so that both see the same machine load:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 
-from common import ROOT, write_result
+from common import threads_ab
 
 CHILD = r"""
 import json, sys, time
@@ -38,37 +34,14 @@ print(json.dumps({"threads": kw.get("threads", 1), "seconds": seconds}))
 """
 
 
-def run(config: str, images: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    if config == "ours":
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-    out = subprocess.run([sys.executable, "-c", CHILD, config, str(images)], env=env,
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    runs = {"default": [], "ours": []}
-    threads = {}
-    for _ in range(args.rounds):
-        for config in runs:
-            r = run(config, args.images)
-            runs[config] += r["seconds"]
-            threads[config] = r["threads"]
-            print(config, [round(s, 2) for s in r["seconds"]], file=sys.stderr)
-    mean = {c: sum(s) / len(s) for c, s in runs.items()}
-    write_result("bench_synth_threads", {
-        "what": "seconds per synthesize() call (policy, 16 samples, MNIST eval digits)",
-        "cores": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
-        "threads": threads, "seconds": {c: [round(x, 3) for x in s] for c, s in runs.items()},
-        "mean_seconds": {c: round(m, 3) for c, m in mean.items()},
-        "speedup_ours_vs_default": round(mean["default"] / mean["ours"], 2),
-    })
+    threads_ab("bench_synth_threads",
+               "seconds per synthesize() call (policy, 16 samples, MNIST eval digits)",
+               CHILD, args.images, args.rounds)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,8 @@ config's ``max_seconds`` (170 s), so a slow configuration times fewer updates.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 
-from common import ROOT, write_result
+from common import threads_ab
 
 CHILD = r"""
 import json, sys, tempfile, time
@@ -46,37 +42,14 @@ print(json.dumps({"threads": config.torch_threads(), "seconds": seconds}))
 """
 
 
-def run(config: str, updates: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    if config == "ours":
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-    out = subprocess.run([sys.executable, "-c", CHILD, config, str(updates)], env=env,
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--updates", type=int, default=4, help="timed updates per process")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    runs = {"default": [], "ours": []}
-    threads = {}
-    for _ in range(args.rounds):
-        for config in runs:
-            r = run(config, args.updates)
-            runs[config] += r["seconds"]
-            threads[config] = r["threads"]
-            print(config, [round(s, 2) for s in r["seconds"]], file=sys.stderr)
-    mean = {c: sum(s) / len(s) for c, s in runs.items()}
-    write_result("bench_train_threads", {
-        "what": "seconds per A2C update (MNIST network, raster, batch 32 x 19 actions)",
-        "cores": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
-        "threads": threads, "seconds": {c: [round(x, 3) for x in s] for c, s in runs.items()},
-        "mean_seconds": {c: round(m, 3) for c, m in mean.items()},
-        "speedup_ours_vs_default": round(mean["default"] / mean["ours"], 2),
-    })
+    threads_ab("bench_train_threads",
+               "seconds per A2C update (MNIST network, raster, batch 32 x 19 actions)",
+               CHILD, args.updates, args.rounds)
 
 
 if __name__ == "__main__":
