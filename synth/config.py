@@ -20,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import re
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -33,6 +31,7 @@ from spiral_dsl.errors import SplError
 
 from .errors import ConfigError
 from .limits import CHECKPOINT_CONFIG, CHECKPOINT_SETTINGS, Rule
+from .toml_file import read_toml
 
 __all__ = ["RunConfig", "PolicyConfig", "RLConfig", "CriticConfig", "PretrainConfig",
            "SearchConfig", "TrainConfig", "RULES", "load_config", "field_docs", "reference"]
@@ -319,57 +318,12 @@ def _check(key: str, value, source: str, where: dict | None = None) -> None:
         raise ConfigError(f"{key}={value!r} {problem}{origin}", **where)
 
 
-def _key_position(text: str, key: str, filename: str) -> dict:
-    """Where ``key = ...`` (or a table ``[key]``) is written in TOML ``text`` (tomllib keeps no
-    positions): the first line whose key is ``key``, bare or quoted."""
-    name = rf"""(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')"""
-    pattern = re.compile(rf"^(\s*)(?:{name}\s*=|\[\s*{name}\s*\])")
-    for number, line in enumerate(text.split("\n"), 1):
-        match = pattern.match(line)
-        if match:
-            return {"filename": filename, "line": number, "column": len(match.group(1)) + 1,
-                    "source_line": line.rstrip("\r")}
-    return {"filename": filename}
-
-
 def _read_toml(path: Path) -> dict:
     """The TOML table of ``path``, each value checked (errors at the key's file:line:col)."""
-    if not path.is_file():
-        hint = ""
-        if not path.is_absolute() and Path("configs", path).is_file():
-            hint = f" (did you mean configs/{path}?)"
-        what = "is not a file" if path.exists() else "does not exist"
-        raise ConfigError(f"config file {path} {what}{hint}")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")   # a BOM (Windows editors) is not TOML
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        line, column = _toml_error_position(e, text)
-        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)$", "", str(e))
-        raise ConfigError(f"invalid TOML: {message}", filename=str(path), line=line, column=column,
-                          source_line=_line_of(text, line)) from None
+    values, positions = read_toml(path)
     for key, value in values.items():
-        _check(key, value, str(path), _key_position(text, key, str(path)))
+        _check(key, value, str(path), positions[key])
     return values
-
-
-def _toml_error_position(error: tomllib.TOMLDecodeError, text: str) -> tuple[int, int]:
-    """(line, column) of a TOML error; tomllib puts them only in its message before 3.14."""
-    match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
-    if match:
-        return int(match.group(1)), int(match.group(2))
-    lines = text.rstrip("\n").split("\n")  # "(at end of document)": after the last character
-    return len(lines), len(lines[-1]) + 1
-
-
-def _line_of(text: str, line: int | None) -> str | None:
-    lines = text.split("\n")
-    return lines[line - 1].rstrip("\r") if line and line <= len(lines) else None
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
