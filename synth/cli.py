@@ -143,7 +143,8 @@ def cmd_train(args) -> int:
     from . import rundir
     run = config.run
     if run.resume:
-        rundir.check_resumable(run.out_dir)
+        teacher = config.teacher_path() if config.pretrain.pretrain_source == "teacher" else None
+        rundir.check_resumable(run.out_dir, teacher)
     if run.domain == "paint":   # before pretraining, which may take hours (scenes draw their own)
         from .data import check_set
         check_set(run.targets)

@@ -297,6 +297,10 @@ class TrainConfig:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.run.device)
 
+    def teacher_path(self) -> Path:
+        """The teacher file: ``pretrain.teacher``, else ``<out_dir>/teacher.npz``."""
+        return Path(self.pretrain.teacher or Path(self.run.out_dir) / "teacher.npz")
+
     def torch_threads(self) -> int:
         """``run.threads``, or every core but one (at least 1) when it is 0."""
         return self.run.threads or max(1, (os.cpu_count() or 1) - 1)

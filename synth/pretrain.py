@@ -96,7 +96,7 @@ def _teacher_data(config: TrainConfig, spec, device, stop):
     from .teacher import build_teacher, load_teacher
     run, search = config.run, config.search
     images, _ = load_set(run.targets, size=run.canvas)
-    path = Path(config.pretrain.teacher or Path(run.out_dir) / "teacher.npz")
+    path = config.teacher_path()
     steps = run.episode_length - 1
     try:
         teacher = load_teacher(path, spec, len(images))

@@ -177,9 +177,13 @@ def open_log(path, resume_at: int | None):
     return path.open("a")
 
 
-def check_resumable(out_dir) -> None:
-    """Raise :class:`~synth.errors.RunError` unless ``out_dir`` holds a checkpoint to resume."""
+def check_resumable(out_dir, teacher=None) -> None:
+    """Raise :class:`~synth.errors.RunError` unless ``out_dir`` holds a checkpoint to resume,
+    or the run's (partial) ``teacher`` file: a run stopped while it built its teacher programs
+    has no checkpoint yet, and resuming it continues the build, then pretrains."""
     out = Path(out_dir)
+    if teacher is not None and Path(teacher).is_file():
+        return
     if not any((out / name).is_file() for name in RESUMABLE):
         raise RunError(f"--resume: {out} holds no {' or '.join(RESUMABLE)} to resume from; "
                        "run without --resume to start, or set out_dir to the run to continue")

@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         images, _ = load_set(run.targets, size=run.canvas)
         if a.limit:
             images = images[: a.limit]
-        out = a.out or config.pretrain.teacher or Path(run.out_dir) / "teacher.npz"
+        out = a.out or config.teacher_path()
         build_teacher(images, config.spec(), out, steps=run.episode_length - 1,
                       candidates=search.teacher_candidates, polish=search.teacher_polish,
                       workers=search.teacher_workers or os.cpu_count() or 1, seed=run.seed,

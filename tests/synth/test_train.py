@@ -414,6 +414,33 @@ def test_sigterm_to_the_process_group_while_the_teacher_is_built_stops_promptly(
     assert state["update"] == 0 and not state["finished"] and state["updates"] == 5
 
 
+def test_resume_continues_a_run_stopped_while_its_teacher_was_built(tmp_path):
+    """A run stopped while it built its teacher programs (Ctrl-C) has a partial teacher file
+    and no checkpoint yet: ``--resume`` continues the build, pretrains and trains."""
+    import numpy as np
+
+    from spiral_dsl.io import save_image
+    from synth.data import load_mnist
+    from synth.teacher import build_teacher
+    digits = tmp_path / "digits"
+    digits.mkdir()
+    for k, image in enumerate(load_mnist("eval", 64)[0][:6]):
+        save_image(image, digits / f"{k}.png")
+    out = tmp_path / "run"
+    args = [*TINY, "--set", f"out_dir={out}", "--set", f"targets={digits}", "--set",
+            "pretrain_source=teacher", "--set", "pretrain_updates=2", "--set", "teacher_candidates=4",
+            "--set", "teacher_polish=0", "--set", "teacher_workers=1", "--set", "progress=false"]
+    config = load_config("configs/tiny.toml", [a for a in args[2:] if a != "--set"])
+    images = load_mnist("eval", 64)[0][:6]
+    build_teacher(images, config.spec(), out / "teacher.npz", steps=3, candidates=4, polish=0,
+                  workers=1, progress=False, stop=lambda: True)      # stopped before any program
+    assert not np.load(out / "teacher.npz")["done"].any()
+    assert not (out / "checkpoint.pt").exists() and not (out / "pretrain_checkpoint.pt").exists()
+    assert spiral(["train", *args, "--resume"]) == 0
+    assert np.load(out / "teacher.npz")["done"].all()
+    assert (out / "pretrained.pt").is_file() and (out / "model.pt").is_file()
+
+
 # --- torch threads: chosen by the config, restored for a library caller ---
 
 def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path):
