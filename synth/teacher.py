@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import multiprocessing as mp
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -105,29 +108,39 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
     ctx = mp.get_context("spawn")  # no forked torch thread pools
     # a bar with an ETA on a terminal; elsewhere the per-chunk lines below are the progress
     bar = progress_bar(n, "teacher", "image", quiet=not progress or not jobs, initial=n - len(jobs))
-    with ctx.Pool(workers, initializer=_init_worker) as pool, bar:
-        # chunksize 1: with more, imap_unordered returns a generator without next(timeout)
-        results, k = pool.imap_unordered(_work, jobs), 0
-        while k < len(jobs):
-            # polled, not blocking: a worker killed with the process group (SIGTERM to a job)
-            # would leave a blocking wait hanging for its lost task
-            if stop is not None and stop():
+    # concurrent.futures, not multiprocessing.Pool: when a worker dies (SIGTERM to the process
+    # group kills the workers with the run), the executor reports it as BrokenProcessPool and
+    # shuts down; a Pool can hang for ever in terminate(), on a queue lock the dead worker held.
+    queued, k = iter(jobs), 0
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool, bar:
+        pending = {pool.submit(_work, job) for job in itertools.islice(queued, 2 * workers)}
+        while pending:
+            if stop is not None and stop():   # polled every second, whatever the workers do
                 _save(out, spec, actions, lengths, mse, done)
+                pool.shutdown(wait=False, cancel_futures=True)
                 break
-            try:
-                i, row, length, err = results.next(timeout=1.0)
-            except mp.TimeoutError:
-                continue
-            k += 1
-            actions[i], lengths[i], mse[i], done[i] = row, length, err, True
-            bar.update(1)
-            bar.set_postfix(mse=f"{np.nanmean(mse):.4f}", refresh=False)
-            if k % chunk == 0 or k == len(jobs):
-                _save(out, spec, actions, lengths, mse, done)
-                if progress and bar.disable:
-                    rate = k / (time.perf_counter() - t0)
-                    print(f"[teacher {done.sum()}/{n}] mean mse {np.nanmean(mse):.4f} {rate:.2f} img/s",
-                          file=sys.stderr)
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    i, row, length, err = future.result()
+                except BrokenProcessPool:
+                    if stop is not None and stop():   # the workers died with the run: stopping
+                        continue
+                    _save(out, spec, actions, lengths, mse, done)
+                    raise DataError(f"a teacher worker process died; the {int(done.sum())} "
+                                    f"programs found so far are saved in {out}, and a later "
+                                    "build resumes them") from None
+                k += 1
+                actions[i], lengths[i], mse[i], done[i] = row, length, err, True
+                pending |= {pool.submit(_work, job) for job in itertools.islice(queued, 1)}
+                bar.update(1)
+                bar.set_postfix(mse=f"{np.nanmean(mse):.4f}", refresh=False)
+                if k % chunk == 0 or k == len(jobs):
+                    _save(out, spec, actions, lengths, mse, done)
+                    if progress and bar.disable:
+                        rate = k / (time.perf_counter() - t0)
+                        print(f"[teacher {done.sum()}/{n}] mean mse {np.nanmean(mse):.4f} "
+                              f"{rate:.2f} img/s", file=sys.stderr)
     if not jobs:
         _save(out, spec, actions, lengths, mse, done)
     return out

@@ -89,3 +89,40 @@ def test_a_folder_as_the_teacher_file_is_an_error_before_any_search(tmp_path, di
         build_teacher(digits[:64], SPEC, tmp_path, steps=5, candidates=8, polish=1, workers=1,
                       progress=False)
     assert time.perf_counter() - t0 < 2      # not after searching a chunk of 64 targets
+
+
+def test_a_dead_worker_is_a_clear_error_and_the_programs_found_are_kept(tmp_path):
+    """A worker killed mid-build (OOM killer, kill -9): a DataError within seconds, the programs
+    found so far saved for a later build (a multiprocessing.Pool could hang for ever here)."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from synth.data import load_mnist
+    out = tmp_path / "teacher.npz"
+
+    def kill_a_worker():
+        deadline = time.time() + 60
+        while not out.exists() and time.time() < deadline:   # the first 64 programs are saved
+            time.sleep(0.05)
+        children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True,
+                                  text=True).stdout.split()
+        for pid in children:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"spawn_main" in f.read():
+                    os.kill(int(pid), signal.SIGKILL)
+                    return
+
+    killer = threading.Thread(target=kill_a_worker, daemon=True)
+    killer.start()
+    images = load_mnist("eval", 64)[0][:1000]
+    t0 = time.time()
+    with pytest.raises(DataError, match="a teacher worker process died"):
+        build_teacher(images, ActionSpec.for_domain("paint", {"grid": 32}), out, steps=3,
+                      candidates=4, polish=0, workers=2, progress=False)
+    assert time.time() - t0 < 60
+    killer.join()
+    done = np.load(out)["done"]
+    assert 64 <= done.sum() < len(done)
