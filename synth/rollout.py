@@ -84,9 +84,7 @@ def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = Fal
     with torch.set_grad_enabled(keep_graph):
         targets_u8 = targets if targets.dtype == torch.uint8 else to_uint8(targets)
         target = from_uint8(targets_u8)
-        obs = env.reset(target)
-        if env.done:
-            raise SplRangeError(f"episode_length={env.episode_length} leaves no step to act; it must be >= 2")
+        obs = env.reset(target)   # BatchEnv refuses episode_length < 2: a step always follows
         B = env.batch
         state, prev = policy.initial_state(B), policy.no_action(B)
         canvases = [to_uint8(obs["canvas"])]
