@@ -72,7 +72,7 @@ def load_model(path) -> tuple[Policy, dict]:
     if isinstance(record, dict) and "model" in record:
         record = record["model"]
     spec, config, info = validate_record(record, path)
-    policy = Policy(spec, config)
+    policy = network_class(config)(spec, config)
     policy.load_state_dict(record["weights"])
     policy.eval()
     return policy, info
@@ -115,6 +115,15 @@ def _check_rules(values: dict, rules, what: str, path) -> None:
         if problem:
             raise CheckpointError(f"checkpoint {path}: {what} {key}={value!r} {problem} "
                                   f"(synth.limits)")
+
+
+def network_class(config: PolicyConfig) -> type:
+    """The network a config describes: :class:`synth.scene_net.ScenePolicy` for
+    ``arch = "scene"``, else :class:`synth.nets.Policy`."""
+    if config.arch == "scene":
+        from .scene_net import ScenePolicy
+        return ScenePolicy
+    return Policy
 
 
 def validate_record(record, path="<record>") -> tuple[ActionSpec, PolicyConfig, dict]:
@@ -165,9 +174,12 @@ def validate_record(record, path="<record>") -> tuple[ActionSpec, PolicyConfig, 
         raise CheckpointError(f"checkpoint {path}: action order {record['order']!r} is not this "
                               f"spiral-dsl's {list(spec.order)!r} for {domain}")
     info = _json_object(record, "info", path)
+    if config.arch == "scene" and domain != "scene":
+        raise CheckpointError(f"checkpoint {path}: arch 'scene' draws scenes, not {domain!r}")
 
     with torch.device("meta"), _SkipInit():  # shapes, no storage: a 640 GB config costs nothing
-        expected = {k: v.shape for k, v in Policy(spec, config).state_dict().items()}
+        net = network_class(config)(spec, config)
+        expected = {k: v.shape for k, v in net.state_dict().items()}
     parameters = sum(math.prod(shape) for shape in expected.values())
     if parameters > LIMITS.model_parameters:
         raise CheckpointError(f"checkpoint {path}: its config {config_values} describes a policy "

@@ -77,9 +77,11 @@ def add_commands(sub) -> None:
                        "the others are still done (exit status 1).")
     p.add_argument("images", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--method", default="policy", choices=["policy", "greedy", "policy+refine", "mcmc"])
+    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "mcmc"],
+                   help="default: the domain's best (paint: policy, scene: policy+refine)")
     p.add_argument("--checkpoint", default=None)
-    p.add_argument("--samples", type=positive_int, default=16)
+    p.add_argument("--samples", type=positive_int, default=None,
+                   help="policy samples per image (default: 16 paint, 4 scenes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--invert", default=None, action=argparse.BooleanOptionalAction,
@@ -105,7 +107,10 @@ def add_commands(sub) -> None:
                    help="paint only (default policy); scenes compare the policy with MCMC")
     p.add_argument("--limit", type=int, default=None,
                    help="images (default 1000) or scenes (default 200), >= 1")
-    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--samples", type=int, default=None,
+                   help="policy samples per image (default: 16 paint, 4 scenes)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="scenes: renderer calls of the repair (default 300)")
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--refine-seconds", type=float, default=2.0, help="policy+refine: refinement time")
     p.add_argument("--candidates", type=int, default=None,
@@ -114,8 +119,8 @@ def add_commands(sub) -> None:
                    help="greedy: polish rounds (default: the search's own)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the targets are per core)")
     p.add_argument("--mcmc", default=None, metavar="MULTIPLES",
-                   help="scenes: MCMC budgets as multiples of the policy's renderer calls "
-                        "(default 1,100)")
+                   help="scenes: MCMC budgets as multiples of the default method's renderer "
+                        "calls (default 1,10)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_learning_command(cmd_eval))
@@ -155,6 +160,15 @@ def cmd_train(args) -> int:
         # continues pretraining from init_from; --resume continues a pretraining the run began
         # (to the step count it was started with, unless --pretrain says otherwise; --pretrain 0
         # skips it) unless RL has begun
+        if config.policy.arch == "scene":   # supervised on rendered scenes: synth.scene_train
+            from .scene_train import train_scene
+            train_scene(config, stop=terminated)
+            if terminated():
+                print(f"stopped by SIGTERM; the run in {run.out_dir} continues with --resume",
+                      file=sys.stderr)
+                return 128 + terminated.signal
+            print(f"model: {Path(run.out_dir) / 'model.pt'}")
+            return 0
         pretraining = (run.resume and not rl_started and args.pretrain != 0
                        and (out / "pretrain_checkpoint.pt").is_file())
         if pretraining or (config.pretrain.pretrain_updates and not rl_started
@@ -245,6 +259,8 @@ def cmd_synthesize(args) -> int:
 
     from .progress import progress_bar
     from .synthesize import DOMAIN_METHODS, BlankResultWarning, load_policy, synthesize
+    if args.method is None:
+        args.method = DOMAIN_METHODS[args.domain][0]
     if args.method not in DOMAIN_METHODS[args.domain]:
         raise SplRangeError(f"--method={args.method} is not one of "
                             f"{list(DOMAIN_METHODS[args.domain])} for --domain={args.domain}")
@@ -318,6 +334,7 @@ def cmd_eval(args) -> int:
     _at_least("--threads", args.threads)
     _at_least("--limit", args.limit)
     _at_least("--samples", args.samples)
+    _at_least("--budget", args.budget)
     if args.domain == "scene":
         for flag, value in (("--method", args.method), ("--candidates", args.candidates),
                             ("--polish", args.polish)):
@@ -326,8 +343,9 @@ def cmd_eval(args) -> int:
                                     "scene policy with MCMC (set the budgets with --mcmc)")
         result = _eval_scenes(args, ev)
     else:
-        if args.mcmc is not None:
-            raise SplRangeError("--mcmc applies to --domain scene only")
+        if args.mcmc is not None or args.budget is not None:
+            raise SplRangeError(f"{'--mcmc' if args.mcmc is not None else '--budget'} applies "
+                                "to --domain scene only")
         method = args.method or "policy"
         if method != "greedy" and (args.candidates is not None or args.polish is not None):
             raise SplRangeError(f"--candidates and --polish set greedy search, not --method {method}")
@@ -337,7 +355,7 @@ def cmd_eval(args) -> int:
             raise SplRangeError(f"--refine-seconds={args.refine_seconds} must be > 0")
         result = ev.evaluate_paint(args.set_name, limit=args.limit or ev.DEFAULT_IMAGES,
                                    method=method, checkpoint=args.checkpoint,
-                                   samples=args.samples, refine_seconds=args.refine_seconds,
+                                   samples=args.samples or 16, refine_seconds=args.refine_seconds,
                                    candidates=args.candidates, polish=args.polish,
                                    threads=args.threads, quiet=args.quiet)
         print(json.dumps(result, indent=1))
@@ -349,12 +367,13 @@ def cmd_eval(args) -> int:
 def _eval_scenes(args, ev) -> dict:
     """The policy (samples 1 and ``--samples``) vs blocked MH at multiples of its renderer
     calls, as a table on stdout."""
-    mcmc = "1,100" if args.mcmc is None else args.mcmc
+    mcmc = "1,10" if args.mcmc is None else args.mcmc
     parts = [m.strip() for m in mcmc.split(",") if m.strip()]
     if not parts or not all(m.isdigit() and int(m) >= 1 for m in parts):
         raise SplRangeError(f"--mcmc={mcmc!r}: expected comma-separated integers >= 1, e.g. 1,100")
     result = ev.evaluate_scenes(checkpoint=args.checkpoint, count=args.limit or ev.DEFAULT_SCENES,
-                                samples=args.samples, mcmc_multiples=[int(m) for m in parts],
+                                samples=args.samples or 4, budget=args.budget or 300,
+                                mcmc_multiples=[int(m) for m in parts],
                                 threads=args.threads, quiet=args.quiet)
     print(f"{'method':<22} {'exact':>7} {'cell±1':>7} {'extra/scene':>11} {'MSE':>8} {'calls':>7} {'s/scene':>8}")
     for r in result["rows"]:

@@ -105,7 +105,10 @@ class PolicyConfig:
     """``"spiral"``: SPIRAL's network (every checkpoint written before this field). ``"lean"``:
     the same decoder with a patchifying encoder, bottleneck residual blocks and location logits
     computed at the feature map's resolution (:mod:`synth.lean`), about 4× fewer multiply-adds
-    for a CPU. Checkpoints of one do not load into the other."""
+    for a CPU. ``"scene"`` (scene domain only): the perception-grade scene policy of
+    :mod:`synth.scene_net` (cells read from a world-aligned map, attributes from the chosen
+    cell's pixels, a learned stop), trained by :mod:`synth.scene_train`. Checkpoints of one do
+    not load into another."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,9 @@ class PretrainConfig:
     for the training targets (distillation; paint only)."""
     teacher: str = ""
     """Teacher file (empty: ``<out_dir>/teacher.npz``, built on first use)."""
+    pretrain_scenes: int = 50_000
+    """``arch = "scene"``: random scenes rendered once for pretraining, each with two partial
+    canvases (:mod:`synth.scene_data`)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,7 @@ RULES = MappingProxyType({
     "pretrain_updates": Rule(int, 0), "pretrain_seconds": Rule(float, 0),
     "pretrain_lr": Rule(float, 0, 1), "pretrain_batch": Rule(int, 0, 65536),
     "pretrain_source": Rule(str, choices=("random", "teacher")), "teacher": _NAME,
+    "pretrain_scenes": Rule(int, 1, 200_000),
     "teacher_candidates": Rule(int, 1, 65536), "teacher_polish": Rule(int, 0, 1000),
     "teacher_workers": Rule(int, 0, 1024),
 })
@@ -250,6 +257,9 @@ class TrainConfig:
     def _cross_checked(self, source: str) -> TrainConfig:
         """Rules between fields (each single value is already valid)."""
         run, rl = self.run, self.rl
+        if self.policy.arch == "scene" and run.domain != "scene":
+            raise ConfigError(f"{source}: arch='scene' draws only scenes, not "
+                              f"domain={run.domain!r}; use arch='spiral' or 'lean'")
         if self.pretrain.pretrain_source == "teacher" and run.domain != "paint":
             raise ConfigError(f"{source}: pretrain_source='teacher' needs domain='paint' (greedy "
                               f"search paints), not domain={run.domain!r}")

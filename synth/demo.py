@@ -93,7 +93,7 @@ def invert_scenes(folder: Path, count: int = 4) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     spec = ActionSpec.for_domain("scene")
     truths, targets = held_out_scenes(spec, count=count)
-    method = "policy" if default_checkpoint("scene").is_file() else "mcmc"
+    method = "policy+refine" if default_checkpoint("scene").is_file() else "mcmc"
     exact = objects = 0
     rows = []
     t0 = time.perf_counter()
@@ -109,7 +109,8 @@ def invert_scenes(folder: Path, count: int = 4) -> None:
         rows.append(np.concatenate([target, program.render()], 1))
     save_image(np.concatenate(rows, 0), folder / "grid.png")
     print(f"\n{count} held-out scenes inverted by {method} (real MuJoCo): {exact}/{objects} objects "
-          f"recovered exactly, {(time.perf_counter() - t0) / count:.2f} s/scene; scenes/grid.png: target | rendering")
+          f"recovered exactly ({exact / max(objects, 1):.0%}), "
+          f"{(time.perf_counter() - t0) / count:.2f} s/scene; scenes/grid.png: target | rendering")
 
 
 if __name__ == "__main__":

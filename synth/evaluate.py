@@ -121,12 +121,15 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
     return result
 
 
-def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: int = 16,
-                    mcmc_multiples=(1, 100), threads: int = 1, quiet: bool = True) -> dict:
-    """The scene policy with 1 and ``samples`` samples, then blocked MH with each multiple of
-    the policy's (``samples``-sample) renderer calls, on ``count`` held-out scenes. Returns
-    ``{"domain": "scene", "scenes": n, "checkpoint": ..., "rows": [{"method": ..., figures}]}``.
-    The progress bar (``quiet=False``, on a terminal) counts the rows."""
+def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: int = 4,
+                    mcmc_multiples=(1, 10), budget: int = 300, threads: int = 1,
+                    quiet: bool = True) -> dict:
+    """On ``count`` held-out scenes: the policy alone with 1 and ``samples`` samples, the
+    default method (``policy+refine``: ``samples`` samples, then repair within ``budget``
+    renderer calls), then blocked MH with each multiple of the default method's mean renderer
+    calls (SPIRAL's comparison: equal calls and 10×). Returns ``{"domain": "scene", "scenes":
+    n, "checkpoint": ..., "rows": [{"method": ..., figures}]}``. The progress bar
+    (``quiet=False``, on a terminal) counts the rows."""
     import torch
 
     from .scene_eval import evaluate_mcmc, evaluate_policy, held_out_scenes
@@ -135,6 +138,7 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
     _positive("count", count)
     _positive("samples", samples)
     _positive("threads", threads)
+    _positive("budget", budget)
     multiples = tuple(mcmc_multiples)
     for m in multiples:
         _positive("MCMC multiple", m)
@@ -143,14 +147,19 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
     scenes = held_out_scenes(policy.spec, count=count)
     sample_counts = sorted({1, samples})
     rows = []
-    with progress_bar(len(sample_counts) + len(multiples), "eval scenes", "row",
+    with progress_bar(len(sample_counts) + 1 + len(multiples), "eval scenes", "row",
                       quiet=quiet) as bar:
         for n in sample_counts:
             bar.set_description(f"policy, {n} sample{'s' * (n > 1)}")
             rows.append({"method": f"policy, {n} sample{'s' * (n > 1)}",
                          **evaluate_policy(policy, scenes, n)})
             bar.update(1)
-        calls = int(rows[-1]["mean_renderer_calls"])
+        bar.set_description("policy+refine")
+        rows.append({"method": f"policy+refine ({samples}, {budget})",
+                     **evaluate_policy(policy, scenes, samples, method="policy+refine",
+                                       budget=budget)})
+        bar.update(1)
+        calls = max(1, round(rows[-1]["mean_renderer_calls"]))
         for m in multiples:
             bar.set_description(f"MCMC, {m}x calls")
             rows.append({"method": f"MCMC, {m}x calls",

@@ -108,7 +108,7 @@ CHECKPOINT_CONFIG = MappingProxyType({
     "embed": Rule(int, 1, 1024),
     "conditional": Rule(bool),
     "spatial": Rule(bool),
-    "arch": Rule(str, choices=("spiral", "lean")),
+    "arch": Rule(str, choices=("spiral", "lean", "scene")),
 })
 
 #: Header settings a checkpoint's action space may use (tighter than the language's: the

@@ -33,7 +33,7 @@ __all__ = ["LOCK_NAME", "locked", "stop_on_sigterm", "running", "open_log", "che
 
 LOCK_NAME = "run.lock"
 #: Files of ``out_dir`` that ``--resume`` continues from: the RL checkpoint, else pretraining's.
-RESUMABLE = ("checkpoint.pt", "pretrain_checkpoint.pt")
+RESUMABLE = ("checkpoint.pt", "pretrain_checkpoint.pt", "scene_checkpoint.pt")
 
 _held: dict[Path, list] = {}   # lock path -> [open descriptor, nesting depth] in this process
 

@@ -151,25 +151,49 @@ def evaluate_mcmc(spec: ActionSpec, scenes, budget: int, seed: int = 0) -> dict[
                       mean_acceptance_rate=float(np.mean(acceptance)))
 
 
-def evaluate_policy(policy, scenes, samples: int, seed: int = 0) -> dict[str, float]:
+def evaluate_policy(policy, scenes, samples: int, seed: int = 0, method: str = "policy",
+                    budget: int = 300) -> dict[str, float]:
     """The scene policy on ``scenes``: ``samples`` programs per scene (seed ``seed + k``), the
-    best by MSE on real MuJoCo. Renderer calls counted as the interpreter makes them: the blank
-    canvas and one render per step for every sample, plus one scoring render per sample when
-    ``samples > 1``."""
-    from .synthesize import policy_candidates
+    best by MSE on real MuJoCo; ``method="policy+refine"`` then repairs it with at most
+    ``budget`` renderer calls (:mod:`synth.scene_repair`).
 
+    Renderer calls are counted as the interpreter makes them. The scene policy
+    (``arch = "scene"``, :func:`synth.scene_synth.invert_scene`) renders the blank table and one
+    canvas per placed object and sample. An older policy renders the blank canvas and one
+    render per step for every sample, plus one scoring render per sample when ``samples > 1``."""
+    if method not in ("policy", "policy+refine"):
+        raise SplRangeError(f"method={method!r} is not one of ['policy', 'policy+refine']")
     _check_scenes(scenes)
     spec = policy.spec
-    grid, steps = spec.settings["grid"], spec.settings["objects"]
-    render = SceneRenderer(spec)
+    grid = spec.settings["grid"]
     records = []
     start = time.perf_counter()
     for k, (true, target) in enumerate(zip(*scenes)):
         target = np.asarray(target)
-        programs = policy_candidates(policy, target, samples, seed + k, steps + 1)
-        candidates = [spec.encode_program(p) for p in programs]
-        errors = [float(np.mean((render(c) - target) ** 2)) for c in candidates]
-        best = int(np.argmin(errors))
-        calls = samples * (steps + 1) + (samples if samples > 1 else 0)
-        records.append((object_recovery(true, candidates[best], grid=grid), errors[best], calls))
+        actions, error, calls = _invert(policy, target, samples, seed + k, method, budget)
+        records.append((object_recovery(true, actions, grid=grid), error, calls))
     return _aggregate(records, time.perf_counter() - start, samples=samples)
+
+
+def _invert(policy, target, samples, seed, method, budget) -> tuple[list, float, int]:
+    """One scene: (actions, MSE, renderer calls) by the policy's kind of inversion."""
+    if getattr(policy.config, "arch", "") == "scene":
+        from .scene_synth import invert_scene
+        found = invert_scene(policy, target, samples=samples, seed=seed, budget=budget,
+                             refine=method == "policy+refine")
+        return found.actions, found.mse, found.renderer_calls
+    from .synthesize import policy_candidates
+    spec = policy.spec
+    steps = spec.settings["objects"]
+    render = SceneRenderer(spec)
+    programs = policy_candidates(policy, target, samples, seed, steps + 1)
+    candidates = [spec.encode_program(p) for p in programs]
+    errors = [float(np.mean((render(c) - target) ** 2)) for c in candidates]
+    best = int(np.argmin(errors))
+    calls = samples * (steps + 1) + (samples if samples > 1 else 0)
+    actions, error = candidates[best], errors[best]
+    if method == "policy+refine" and actions:
+        from .scene_repair import repair
+        result = repair(target, actions, spec, budget=budget, renderer=render)
+        actions, error, calls = result.actions, result.mse, calls + result.renderer_calls
+    return actions, error, calls

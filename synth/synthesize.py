@@ -10,9 +10,12 @@ Methods:
 * ``"mcmc"`` (scenes) — blocked Metropolis–Hastings on real MuJoCo (:mod:`synth.mcmc`), the
   baseline of SPIRAL's scene experiment; ``budget`` renderer calls.
 
-Scenes (``domain="scene"``) take ``"policy"`` or ``"mcmc"``; candidates are scored on real
-MuJoCo renders, and a policy's padding (its last object placed again in the same cell) is
-dropped.
+Scenes (``domain="scene"``) take ``"policy+refine"`` (their default), ``"policy"`` or
+``"mcmc"``. With the scene policy (``arch = "scene"``, :mod:`synth.scene_synth`) the policy
+places objects until it decides to stop, the best of ``samples`` scenes (real MuJoCo) is kept,
+and ``"policy+refine"`` repairs it by render-and-compare moves (:mod:`synth.scene_repair`)
+within ``budget`` renderer calls. An older scene checkpoint (``arch = "spiral"``) pads its
+episodes by placing its last object again: that padding is dropped.
 
 The returned program's metadata records the method, its MSE against the target (real
 libmypaint render), the seconds taken and the checkpoint; metadata survives save/load.
@@ -50,7 +53,11 @@ __all__ = ["synthesize", "generate", "default_checkpoint", "load_policy", "METHO
            "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "mcmc")
-DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine"), "scene": ("policy", "mcmc")}
+DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine"),
+                  "scene": ("policy+refine", "policy", "mcmc")}
+#: Per domain: the default method (the first of DOMAIN_METHODS), samples and renderer budget.
+DEFAULT_SAMPLES = {"paint": 16, "scene": 4}
+DEFAULT_BUDGET = {"mcmc": 1000, "policy+refine": 300}
 _CACHE: dict = {}
 
 
@@ -171,12 +178,35 @@ def _first_in_each_cell(spec, program: Program) -> Program:
     return Program(program.header, kept)
 
 
-def synthesize(target, *, domain: str = "paint", method: str = "policy", checkpoint=None,
-               samples: int = 16, seed: int = 0, episode_length: int | None = None,
-               refine_seconds: float = 2.0, budget: int = 1000, invert: bool | None = None,
-               threads: int = 1) -> Program:
+def _scene(policy, image, method: str, samples: int, seed: int, steps: int, budget: int) -> Program:
+    """A scene policy's program for ``image``: the scene policy's inversion
+    (:func:`synth.scene_synth.invert_scene`), or an older policy's best candidate, repaired
+    for ``"policy+refine"``."""
+    from .scene_synth import invert_scene
+    spec = policy.spec
+    if getattr(policy.config, "arch", "") == "scene":
+        found = invert_scene(policy, image, samples=samples, seed=seed, budget=budget,
+                             refine=method == "policy+refine")
+        return Program.from_actions(spec, found.actions)
+    candidates = policy_candidates(policy, image, samples, seed, steps)
+    scores = [mse(p.render(), image) for p in candidates]
+    program = candidates[int(np.argmin(scores))]
+    if method == "policy+refine" and len(program):
+        from .scene_repair import repair
+        program = Program.from_actions(spec, repair(image, spec.encode_program(program), spec,
+                                                    budget=budget).actions)
+    return program
+
+
+def synthesize(target, *, domain: str = "paint", method: str | None = None, checkpoint=None,
+               samples: int | None = None, seed: int = 0, episode_length: int | None = None,
+               refine_seconds: float = 2.0, budget: int | None = None,
+               invert: bool | None = None, threads: int = 1) -> Program:
     """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
 
+    ``method`` defaults to the domain's best (paint ``"policy"``, scenes ``"policy+refine"``);
+    ``samples`` to 16 (paint) or 4 (scenes); ``budget`` (renderer calls) to 1,000 for
+    ``"mcmc"`` and 300 for the scene repair.
     ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes.
     ``invert``: None (paint: invert light-on-dark images, detected from the border; scenes:
     never), True or False. ``threads``: torch threads while it runs (default 1). Warns
@@ -192,6 +222,12 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
                 refine_seconds, budget, invert) -> Program:
     if domain not in DOMAIN_METHODS:
         raise SplRangeError(f"domain={domain!r} is not one of {list(DOMAIN_METHODS)}")
+    method = DOMAIN_METHODS[domain][0] if method is None else method
+    samples = DEFAULT_SAMPLES[domain] if samples is None else samples
+    if budget is None:
+        budget = DEFAULT_BUDGET.get(method, 1)
+    if isinstance(budget, bool) or not (isinstance(budget, int) and budget >= 1):
+        raise SplRangeError(f"budget={budget!r} must be an integer >= 1 (renderer calls)")
     if method not in DOMAIN_METHODS[domain]:
         raise SplRangeError(f"method={method!r} is not one of {list(DOMAIN_METHODS[domain])} "
                             f"for domain={domain!r}")
@@ -220,11 +256,14 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
             raise SplRangeError(f"checkpoint {checkpoint or default_checkpoint(domain)} is a "
                                 f"{policy.spec.domain} policy, not {domain}")
         steps = episode_length or (20 if domain == "paint" else policy.spec.settings["objects"] + 1)
-        candidates = policy_candidates(policy, image, samples, seed, steps)
-        scores = [mse(p.render(), image) for p in candidates]
-        program = candidates[int(np.argmin(scores))]
         source = str(checkpoint or default_checkpoint(domain))
-        if method == "policy+refine":
+        if domain == "scene":
+            program = _scene(policy, image, method, samples, seed, steps, budget)
+        else:
+            candidates = policy_candidates(policy, image, samples, seed, steps)
+            scores = [mse(p.render(), image) for p in candidates]
+            program = candidates[int(np.argmin(scores))]
+        if method == "policy+refine" and domain == "paint":
             from .search import refine
             program = refine(program, image, seconds=refine_seconds, seed=seed)
     score = mse(program.render(), image)

@@ -110,19 +110,19 @@ def test_scene_synthesis_with_a_trained_checkpoint(tmp_path):
     from spiral_dsl.ast import Place
     out = tmp_path / "scenes"
     assert spiral(["train", "--config", "configs/scenes.toml", "--set", f"out_dir={out}",
-                   "--set", "channels=8", "--set", "hidden=32", "--set", "batch=4", "--set", "pretrain_batch=4",
-                   "--set", "pretrain_updates=2", "--set", "updates=1", "--set", "device=cpu"]) == 0
+                   "--set", "channels=8", "--set", "hidden=32", "--set", "pretrain_batch=4",
+                   "--set", "pretrain_scenes=20", "--set", "pretrain_updates=2"]) == 0
     target = np.full((64, 64, 3), 0.5, np.float32)
     p = synthesize(target, domain="scene", checkpoint=out / "model.pt", samples=3, seed=1)
-    assert p.header.domain == "scene" and 1 <= len(p) <= 5
+    assert p.header.domain == "scene" and len(p) <= 5     # an untrained policy may stop at once
     assert all(isinstance(s, Place) for s in p)
     from spiral_dsl.actions import ActionSpec
     cells = [a["cell"] for a in ActionSpec.for_domain("scene").encode_program(p)]
-    assert len(set(cells)) == len(cells)          # padding (a repeated cell) dropped
+    assert len(set(cells)) == len(cells)          # objects in distinct cells
     assert float(p.metadata["mse"]) == pytest.approx(np.mean((p.render() - target) ** 2), abs=1e-5)
     m = synthesize(target, domain="scene", method="mcmc", budget=20, seed=1)
     assert m.metadata["method"] == "mcmc" and 1 <= len(m) <= 5
-    with pytest.raises(SplError, match="method='greedy' is not one of \\['policy', 'mcmc'\\]"):
+    with pytest.raises(SplError, match="method='greedy' is not one of \\['policy\\+refine', 'policy', 'mcmc'\\]"):
         synthesize(target, domain="scene", method="greedy")
     with pytest.raises(SplError, match="is a scene policy, not paint"):
         synthesize(target, checkpoint=out / "model.pt")
