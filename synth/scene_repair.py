@@ -186,6 +186,24 @@ class _Search:
         lv = np.clip(np.rint(med * (self.levels - 1)), 0, self.levels - 1).astype(int)
         return dict(zip(COLOURS, (int(v) for v in lv)))
 
+    def visible(self, obj: Mapping[str, int]) -> np.ndarray:
+        """Pixels of ``obj``'s box whose render looks like ``obj``: its colour times one
+        shading factor in [0.5, 1.2] (every face renders at about 0.8–1.07 × its colour)."""
+        out = np.zeros(self.foreground.shape, bool)
+        ys, xs = self.box(obj, pad=0)
+        colour = np.array([obj[c] for c in COLOURS], float) / (self.levels - 1)
+        pix = self.image[ys, xs].astype(float)
+        norm = float(colour @ colour)
+        shade = pix @ colour / norm if norm else np.ones(pix.shape[:2])
+        fit = np.abs(pix - shade[..., None] * colour).max(-1) < 0.03
+        out[ys, xs] = fit & (shade >= 0.5) & (shade <= 1.2)
+        return out
+
+    def suspect(self, obj: Mapping[str, int]) -> bool:
+        """Whether the target differs on a pixel where the render shows ``obj``: then ``obj``
+        is wrong, or an object missing in front of it is (refining ``obj`` is worth a try)."""
+        return bool((self.residual()[self.visible(obj)] > EPS).any())
+
     def regions(self) -> list[np.ndarray]:
         """Unexplained regions (8-connected, target shows an object the render does not
         match), largest residual first."""
@@ -312,35 +330,57 @@ def _refine(search: _Search, i: int, regions: list[np.ndarray]) -> bool:
 
 
 def _sweep(search: _Search, propose: Propose | None) -> bool:
-    """One pass: births for regions no object's box touches, refinement of every object with a
-    residual in its box, then births anywhere. True when any move was accepted."""
-    improved = False
-    if propose is not None and not search.done:
-        improved |= _proposed(search, propose)
+    """One pass; True when any move was accepted.
 
-    def touched(region):
-        return any(region[search.box(a)].any() for a in search.state)
+    First the likely moves: the callback's proposals, refinement of the *suspect* objects
+    (their own visible pixels differ from the target), and a birth at the largest unexplained
+    region. Only when none of them helps, every object with any residual in its box is refined
+    and births are tried at the two largest regions (an object too small or hidden may look
+    right on its own pixels)."""
+    if propose is not None and not search.done and _proposed(search, propose):
+        return True
+    if _refine_all(search, search.suspect):
+        return True
+    regions = search.regions()
+    if regions and not search.done and _births(search, regions[0]):
+        return True
+    if _refine_all(search, lambda a: search.residual()[search.box(a)].max() > EPS):
+        return True
+    return any(not search.done and _births(search, r) for r in search.regions()[:2])
 
-    for region in [r for r in search.regions() if not touched(r)]:
-        if search.done:
-            return improved
-        if _births(search, region):
-            improved = True
-            break               # the regions changed; the next sweep recomputes them
-    i = 0
+
+def _refine_all(search: _Search, wanted) -> bool:
+    improved, i = False, 0
     while i < len(search.state) and not search.done:
-        res = search.residual()
-        if res[search.box(search.state[i])].max() > EPS:
+        if wanted(search.state[i]):
             n = len(search.state)
             improved |= _refine(search, i, search.regions())
             if len(search.state) < n:
                 continue        # object i died; i now names the next one
         i += 1
-    if not search.done:
-        regions = search.regions()
-        if regions:
-            improved |= _births(search, regions[0])
     return improved
+
+
+def _prune(search: _Search) -> None:
+    """Remove objects hidden behind others when that leaves the error unchanged: of scenes
+    rendering alike, the one with fewer objects. Only an object whose box overlaps another's
+    can be hidden, so only those cost a render."""
+    def overlaps(i):
+        mask = np.zeros(search.foreground.shape, bool)
+        mask[search.box(search.state[i], pad=0)] = True
+        return any(mask[search.box(a, pad=0)].any() for j, a in enumerate(search.state) if j != i)
+
+    i = 0
+    while i < len(search.state) and search.calls < search.budget:
+        if overlaps(i):
+            fewer = search.state[:i] + search.state[i + 1:]
+            image = search.render(fewer)
+            sq = search._sum_sq(image)
+            search.trace.append(min(search.trace[-1], sq))
+            if sq <= search.sq:
+                search.sq, search.state, search.image = sq, fewer, image
+                continue
+        i += 1
 
 
 def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
@@ -375,6 +415,7 @@ def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
     search = _Search(target, state, spec, renderer, budget)
     while not search.done and _sweep(search, propose):
         pass
+    _prune(search)
     pixels = target.size
     return RepairResult(actions=[dict(a) for a in search.state], mse=search.sq / pixels,
                         renderer_calls=search.calls,
