@@ -253,12 +253,20 @@ def _with(state: list[dict], i: int, **slots) -> list[dict]:
 
 
 def _births(search: _Search, region: np.ndarray) -> bool:
-    if len(search.state) >= search.capacity:
-        return False
+    """Add an object fitting ``region``; in a full scene, put it in place of a suspect object
+    (of any object when none is suspect)."""
     colour = search.colour_of(region)
-    free = set(range(search.grid ** 2)) - {a["cell"] for a in search.state}
-    cands = [search.state + [{"shape": s, "cell": c, "size": z, **colour}]
-             for c, s, z in search.placements(region, free)]
+    state = search.state
+    taken = {a["cell"] for a in state}
+    free = set(range(search.grid ** 2)) - taken
+    if len(state) < search.capacity:
+        cands = [state + [{"shape": s, "cell": c, "size": z, **colour}]
+                 for c, s, z in search.placements(region, free)]
+    else:
+        victims = [j for j, a in enumerate(state) if search.suspect(a)] or range(len(state))
+        cands = [state[:j] + state[j + 1:] + [{"shape": s, "cell": c, "size": z, **colour}]
+                 for j in victims
+                 for c, s, z in search.placements(region, free | {state[j]["cell"]})]
     return search.block(cands)
 
 
