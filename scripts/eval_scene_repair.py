@@ -1,7 +1,8 @@
 """Measure :func:`synth.scene_repair.repair` on held-out scenes from three kinds of start.
 
-(a) the truth with one random attribute of every object redrawn (a different value; a cell
-among the free ones), (b) the truth with one object removed, (c) the empty scene.
+``perturbed``: the truth with one random attribute of every object redrawn (a different value;
+a cell among the free ones); ``dropped``: the truth with one object removed; ``empty``: the
+empty scene; ``twice``: ``perturbed`` applied twice; ``random``: an unrelated random scene.
 
     PYTHONPATH=$PWD MUJOCO_GL=egl OMP_NUM_THREADS=1 python scripts/eval_scene_repair.py --count 100
 """
@@ -10,6 +11,7 @@ import json
 import random
 
 from spiral_dsl.actions import ActionSpec
+from synth.data import random_scenes
 from synth.mcmc import SCENE_SLOTS
 from synth.scene_eval import held_out_scenes
 from synth.scene_repair import evaluate_repair
@@ -47,7 +49,9 @@ def main():
     rng = random.Random(0)
     starts = {"perturbed": [perturb_each(spec, s, rng) for s in scenes[0]],
               "dropped": [drop_one(s, rng) for s in scenes[0]],
-              "empty": [[] for _ in scenes[0]]}
+              "empty": [[] for _ in scenes[0]],
+              "twice": [perturb_each(spec, perturb_each(spec, s, rng), rng) for s in scenes[0]],
+              "random": random_scenes(spec, args.count, args.seed + 1)}
     for name in args.starts.split(","):
         result = evaluate_repair(spec, scenes, starts[name], budget=args.budget)
         print(json.dumps({"start": name, **{k: round(v, 4) if isinstance(v, float) else v

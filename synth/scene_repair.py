@@ -43,6 +43,7 @@ __all__ = ["RepairResult", "repair", "evaluate_repair", "BIRTH_TRIES", "RELOCATE
 
 BIRTH_TRIES = 8          # placements rendered per birth region
 RELOCATE_TRIES = 3       # cells tried when an object jumps to an unexplained region
+SAME_HUE = 0.995         # cosine of colour directions within one object (clipping moves it <0.001)
 EPS = 1e-6               # renders are exact: any larger per-pixel difference is real
 COLOURS = ("red", "green", "blue")
 
@@ -129,6 +130,8 @@ class _Search:
         self.foreground = np.abs(target - self.empty).sum(-1) > EPS     # target pixels of objects
         self.trace: list[float] = []
         self.state = state
+        self.initial = _key(state)
+        self.seen = {self.initial}          # scenes rendered: none can beat the current one
         self.image = renderer(state)
         self.sq = self._sum_sq(self.image)
         self.trace.append(self.sq)
@@ -149,12 +152,11 @@ class _Search:
         """Render candidate scenes (while the budget lasts, stopping at an exact one); accept
         the best when it is strictly better than the current scene."""
         best = None
-        seen = set()
         for cand in candidates:
-            key = frozenset(tuple(a[s] for s in SCENE_SLOTS) for a in cand)
-            if self.calls >= self.budget or key in seen:
-                continue
-            seen.add(key)
+            key = _key(cand)
+            if self.calls >= self.budget or key in self.seen:
+                continue            # a scene rendered before scored no better than now
+            self.seen.add(key)
             image = self.render(cand)
             sq = self._sum_sq(image)
             if best is None or sq < best[0]:
@@ -205,10 +207,19 @@ class _Search:
         return bool((self.residual()[self.visible(obj)] > EPS).any())
 
     def regions(self) -> list[np.ndarray]:
-        """Unexplained regions (8-connected, target shows an object the render does not
-        match), largest residual first."""
+        """Unexplained regions, largest residual first: 8-connected pixels where the target
+        shows an object the render does not match, split where the target's hue changes.
+
+        Every pixel of an object renders as its colour times a shading factor (no
+        antialiasing), so neighbours of one object share a unit colour direction (cosine >=
+        :data:`SAME_HUE`) and the set of channels that are 0; near-black pixels form a class."""
         res = self.residual()
         mask = self.foreground & (res > EPS)
+        pix = self.target.astype(float)
+        norm = np.linalg.norm(pix, axis=-1)
+        unit = pix / np.maximum(norm, 1e-9)[..., None]
+        dark = norm < 0.05
+        zero = pix < 0.02
         seen = np.zeros_like(mask)
         h, w = mask.shape
         out = []
@@ -222,18 +233,23 @@ class _Search:
                 comp[cy, cx] = True
                 for ny in range(max(cy - 1, 0), min(cy + 2, h)):
                     for nx in range(max(cx - 1, 0), min(cx + 2, w)):
-                        if mask[ny, nx] and not seen[ny, nx]:
+                        if not mask[ny, nx] or seen[ny, nx] or dark[ny, nx] != dark[cy, cx]:
+                            continue
+                        if dark[cy, cx] or ((zero[ny, nx] == zero[cy, cx]).all()
+                                            and unit[ny, nx] @ unit[cy, cx] >= SAME_HUE):
                             seen[ny, nx] = True
                             stack.append((ny, nx))
             out.append(comp)
         return sorted(out, key=lambda c: -float(res[c].sum()))
 
-    def placements(self, region: np.ndarray, free: set[int], shape=None, size=None, k=BIRTH_TRIES):
+    def placements(self, region: np.ndarray, free: set[int], shape=None, size=None,
+                   k=BIRTH_TRIES, edges: int = 4):
         """The ``k`` (cell, shape, size) placements in ``free`` cells whose projected boxes best
-        fit ``region``'s box (L1 over the four edges; ties broken by index, deterministic)."""
+        fit ``region``'s box (L1 over the four edges, or with ``edges=3`` all but the bottom one,
+        which an object in front may hide; ties broken by index, deterministic)."""
         ys, xs = np.nonzero(region)
         rbox = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=float)
-        cost = np.abs(self.boxes - rbox).sum(-1)                # cells × shapes × sizes
+        cost = np.abs(self.boxes - rbox)[..., :edges].sum(-1)       # cells × shapes × sizes
         mask = np.full(cost.shape, np.inf)
         cells = sorted(free)
         mask[cells] = 0.0
@@ -248,6 +264,10 @@ class _Search:
 
 
 # ------------------------------------------------------------------ moves
+def _key(state: Sequence[Mapping[str, int]]) -> frozenset:
+    return frozenset(tuple(a[s] for s in SCENE_SLOTS) for a in state)
+
+
 def _with(state: list[dict], i: int, **slots) -> list[dict]:
     return state[:i] + [{**state[i], **slots}] + state[i + 1:]
 
@@ -259,15 +279,21 @@ def _births(search: _Search, region: np.ndarray) -> bool:
     state = search.state
     taken = {a["cell"] for a in state}
     free = set(range(search.grid ** 2)) - taken
-    if len(state) < search.capacity:
-        cands = [state + [{"shape": s, "cell": c, "size": z, **colour}]
-                 for c, s, z in search.placements(region, free)]
-    else:
-        victims = [j for j, a in enumerate(state) if search.suspect(a)] or range(len(state))
-        cands = [state[:j] + state[j + 1:] + [{"shape": s, "cell": c, "size": z, **colour}]
-                 for j in victims
-                 for c, s, z in search.placements(region, free | {state[j]["cell"]})]
-    return search.block(cands)
+    for edges in (4, 3):        # a hidden bottom edge makes the full box fit miss
+        if len(state) < search.capacity:
+            cands = [state + [{"shape": s, "cell": c, "size": z, **colour}]
+                     for c, s, z in search.placements(region, free, edges=edges)]
+        else:
+            victims = [j for j, a in enumerate(state) if search.suspect(a)] or range(len(state))
+            cands = [state[:j] + state[j + 1:] + [{"shape": s, "cell": c, "size": z, **colour}]
+                     for j in victims
+                     for c, s, z in search.placements(region, free | {state[j]["cell"]},
+                                                      edges=edges)]
+        if search.done:
+            return False
+        if search.block(cands):
+            return True
+    return False
 
 
 def _proposed(search: _Search, propose: Propose) -> bool:
@@ -370,9 +396,10 @@ def _refine_all(search: _Search, wanted) -> bool:
 
 
 def _prune(search: _Search) -> None:
-    """Remove objects hidden behind others when that leaves the error unchanged: of scenes
-    rendering alike, the one with fewer objects. Only an object whose box overlaps another's
-    can be hidden, so only those cost a render."""
+    """Remove objects the search added that are hidden behind others, when that leaves the
+    error unchanged: of scenes rendering alike, the one with fewer objects (objects of the
+    start scene stay: the image cannot refute them). Only an object whose box overlaps
+    another's can be hidden, so only those cost a render."""
     def overlaps(i):
         mask = np.zeros(search.foreground.shape, bool)
         mask[search.box(search.state[i], pad=0)] = True
@@ -380,15 +407,17 @@ def _prune(search: _Search) -> None:
 
     i = 0
     while i < len(search.state) and search.calls < search.budget:
-        if overlaps(i):
-            fewer = search.state[:i] + search.state[i + 1:]
-            image = search.render(fewer)
-            sq = search._sum_sq(image)
-            search.trace.append(min(search.trace[-1], sq))
-            if sq <= search.sq:
-                search.sq, search.state, search.image = sq, fewer, image
-                continue
-        i += 1
+        if _key(search.state[i:i + 1]) <= search.initial or not overlaps(i):
+            i += 1
+            continue
+        fewer = search.state[:i] + search.state[i + 1:]
+        image = search.render(fewer)
+        sq = search._sum_sq(image)
+        search.trace.append(min(search.trace[-1], sq))
+        if sq <= search.sq:
+            search.sq, search.state, search.image = sq, fewer, image
+        else:
+            i += 1
 
 
 def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
