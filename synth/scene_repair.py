@@ -395,17 +395,17 @@ def _refine_all(search: _Search, wanted) -> bool:
     return improved
 
 
-def _prune(search: _Search) -> None:
+def _prune(search: _Search) -> bool:
     """Remove objects the search added that are hidden behind others, when that leaves the
     error unchanged: of scenes rendering alike, the one with fewer objects (objects of the
     start scene stay: the image cannot refute them). Only an object whose box overlaps
-    another's can be hidden, so only those cost a render."""
+    another's can be hidden, so only those cost a render. True when one was removed."""
     def overlaps(i):
         mask = np.zeros(search.foreground.shape, bool)
         mask[search.box(search.state[i], pad=0)] = True
         return any(mask[search.box(a, pad=0)].any() for j, a in enumerate(search.state) if j != i)
 
-    i = 0
+    i, pruned = 0, False
     while i < len(search.state) and search.calls < search.budget:
         if _key(search.state[i:i + 1]) <= search.initial or not overlaps(i):
             i += 1
@@ -414,10 +414,12 @@ def _prune(search: _Search) -> None:
         image = search.render(fewer)
         sq = search._sum_sq(image)
         search.trace.append(min(search.trace[-1], sq))
+        search.seen.add(_key(fewer))
         if sq <= search.sq:
-            search.sq, search.state, search.image = sq, fewer, image
+            search.sq, search.state, search.image, pruned = sq, fewer, image, True
         else:
             i += 1
+    return pruned
 
 
 def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
@@ -450,9 +452,13 @@ def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
     if propose is not None and not callable(propose):
         raise SplTypeError(f"propose must be callable, not {type(propose).__name__}")
     search = _Search(target, state, spec, renderer, budget)
-    while not search.done and _sweep(search, propose):
-        pass
-    _prune(search)
+    while True:
+        if not search.done and _sweep(search, propose):
+            continue
+        # a pruned hidden object may have blocked the death of the one in front of it
+        if _prune(search) and not search.done:
+            continue
+        break
     pixels = target.size
     return RepairResult(actions=[dict(a) for a in search.state], mse=search.sq / pixels,
                         renderer_calls=search.calls,
