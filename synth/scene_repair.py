@@ -4,28 +4,30 @@ A scene is a set of objects (action dicts of the six :data:`~synth.mcmc.SCENE_SL
 distinct cells. :func:`repair` starts from a given scene (possibly empty or wrong) and applies
 moves, each scored by one full render and its summed squared error to the target; a block of
 moves is rendered and its best member is accepted only when the error strictly drops. Renders
-are deterministic, so the true scene scores exactly 0 and the search stops there.
+are deterministic, so the true scene scores exactly 0 and the search stops there; a scene
+rendered once is never rendered again (it cannot beat the current one).
 
-Moves, cheapest and likeliest first:
+Each sweep tries, and restarts after the first kind that helps:
 
-* **birth** where the target shows an object the render does not explain (a connected region of
-  pixels where the target differs from both the empty table and the render): its colour is read
-  from the target's pixels there, and the (shape, size, free cell) placements whose projected
-  bounding boxes best fit the region's box are rendered (:data:`BIRTH_TRIES` of them). A
-  ``propose(target, canvas, actions)`` callback (the policy) may supply candidates first.
-* **refine** each object whose projected box still shows a residual (an object with none
-  renders exactly as in the target, so touching it can only help by accident): colour read from
-  the target, then blocks over shape (all 4), size (all 3), the free neighbour cells (±1 row and
-  column), each colour channel (all 4 levels), shape × size jointly, relocation to the region a
-  birth would fill (for a scene already full), and death.
+1. the ``propose(target, canvas, actions)`` callback's objects (the policy), if given;
+2. **refine** the *suspect* objects, those whose own visible pixels differ from the target:
+   colour read from the target, then blocks over shape (all 4), size (all 3), the free
+   neighbour cells (±1 row and column), each colour channel (all 4 levels), shape × size
+   jointly, a jump to an unexplained region, and death;
+3. **birth** at the largest unexplained region (pixels where the target shows an object the
+   render does not match, split by hue): colour read from the target there, and the
+   :data:`BIRTH_TRIES` (shape, size, free cell) placements whose projected boxes best fit the
+   region's box (then fitting all but the bottom edge, which a nearer object may hide). In a
+   full scene the new object replaces a suspect one;
+4. refine every object with any residual in its box, and births at the two largest regions.
 
-The search stops at MSE 0, when a whole sweep accepts nothing, or when ``budget`` renders
-(the initial scene's included) are spent. The empty-table image used to find unexplained pixels
-is a constant of the model, rendered once per process and not counted.
+When a sweep finds nothing, objects the search added that the render hides are pruned (same
+error, fewer objects), which can unblock the death of an object in front of them. The search
+stops at MSE 0 (after that prune), when nothing helps, or when ``budget`` renders (the initial
+scene's included) are spent. Image reading is in :mod:`synth.scene_reading`.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,16 +38,20 @@ from spiral_dsl.actions import ActionSpec
 from spiral_dsl.ast import SHAPES, SIZE_CLASSES
 from spiral_dsl.errors import SplRangeError, SplTypeError
 
-from .mcmc import SCENE_SLOTS, SceneRenderer, _check_int, _check_scene_spec, _check_target, \
-    check_scene_actions
+from .mcmc import (
+    SCENE_SLOTS,
+    SceneRenderer,
+    _check_int,
+    _check_scene_spec,
+    _check_target,
+    check_scene_actions,
+)
+from .scene_reading import COLOURS, EPS, reader
 
 __all__ = ["RepairResult", "repair", "evaluate_repair", "BIRTH_TRIES", "RELOCATE_TRIES"]
 
 BIRTH_TRIES = 8          # placements rendered per birth region
 RELOCATE_TRIES = 3       # cells tried when an object jumps to an unexplained region
-SAME_HUE = 0.995         # cosine of colour directions within one object (clipping moves it <0.001)
-EPS = 1e-6               # renders are exact: any larger per-pixel difference is real
-COLOURS = ("red", "green", "blue")
 
 Propose = Callable[[np.ndarray, np.ndarray, list], Sequence[Mapping[str, int]]]
 
@@ -60,61 +66,6 @@ class RepairResult:
     trace: np.ndarray = field(repr=False)
 
 
-# ------------------------------------------------------------------ geometry of the camera
-@functools.lru_cache(maxsize=8)
-def _geometry(grid: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Projected boxes (cells, shapes, sizes, 4: x0, y0, x1, y1 in pixels) of every placement
-    and the projections of their centres (…, 2: x, y).
-
-    The camera is a pinhole, so a 3×4 projective matrix fitted (DLT) to a few exact
-    :func:`project_point` projections reproduces it; that vectorises 24k projections."""
-    from spiral_dsl.interpreters.mujoco import project_point
-    from spiral_dsl.interpreters.mujoco_scene import cell_centre, geom_params
-
-    settings = {"canvas": size, "grid": grid, "objects": 1}
-    fit = np.array([(x, y, z) for x in (-0.9, 0.0, 0.7) for y in (-0.8, 0.1, 0.9)
-                    for z in (0.0, 0.3)])
-    pix = np.array([project_point(settings, p, size) for p in fit])
-    rows = []
-    for (x, y, z), (u, v) in zip(fit, pix):
-        rows.append([x, y, z, 1, 0, 0, 0, 0, -u * x, -u * y, -u * z, -u])
-        rows.append([0, 0, 0, 0, x, y, z, 1, -v * x, -v * y, -v * z, -v])
-    proj = np.linalg.svd(np.asarray(rows))[2][-1].reshape(3, 4)
-
-    def project(points: np.ndarray) -> np.ndarray:
-        h = points @ proj[:, :3].T + proj[:, 3]
-        return h[..., :2] / h[..., 2:]
-
-    cells = np.array([cell_centre(grid, c % grid, c // grid) for c in range(grid * grid)])
-    boxes = np.zeros((len(cells), len(SHAPES), len(SIZE_CLASSES), 4))
-    centres = np.zeros((len(cells), len(SHAPES), len(SIZE_CLASSES), 2))
-    for s, shape in enumerate(SHAPES):
-        for z, size_class in enumerate(SIZE_CLASSES):
-            kind, params, half = geom_params(shape, size_class)
-            # horizontal half width: the cube is turned 45° (r·√2); a capsule's radius is params[0]
-            w = params[0] * (np.sqrt(2) if kind == "box" else 1.0)
-            corners = np.array([(dx * w, dy * w, dz) for dx in (-1, 1) for dy in (-1, 1)
-                                for dz in (0.0, 2 * half)])
-            pts = cells[:, None, :] + corners[None, :, :2]
-            pts = np.concatenate([pts, np.broadcast_to(corners[None, :, 2:], pts.shape[:2] + (1,))], -1)
-            uv = project(pts)
-            boxes[:, s, z] = np.concatenate([uv.min(1), uv.max(1)], -1)
-            mid = np.concatenate([cells, np.full((len(cells), 1), half)], -1)
-            centres[:, s, z] = project(mid)
-    assert np.allclose(project(fit), pix, atol=1e-6), "the scene camera is not a pinhole"
-    return boxes, centres
-
-
-_EMPTY: dict[tuple, np.ndarray] = {}
-
-
-def _empty_table(spec: ActionSpec, size: int) -> np.ndarray:
-    key = (tuple(sorted(spec.settings.items())), size)
-    if key not in _EMPTY:
-        _EMPTY[key] = SceneRenderer(spec, size)([])
-    return _EMPTY[key]
-
-
 # ------------------------------------------------------------------ the search
 class _Search:
     """The current scene, its render and error; renders candidate blocks within the budget."""
@@ -125,9 +76,8 @@ class _Search:
         self.grid = spec.settings["grid"]
         self.capacity = min(spec.settings["objects"], self.grid ** 2)
         self.levels = spec.slots["red"].n
-        self.boxes, self.centres = _geometry(self.grid, target.shape[0])
-        self.empty = _empty_table(spec, target.shape[0])
-        self.foreground = np.abs(target - self.empty).sum(-1) > EPS     # target pixels of objects
+        self.read = reader(spec, target.shape[0])
+        self.foreground = self.read.foreground(target)
         self.trace: list[float] = []
         self.state = state
         self.initial = _key(state)
@@ -169,37 +119,18 @@ class _Search:
         self.sq, self.state, self.image = best[0], [dict(a) for a in best[1]], best[2]
         return True
 
-    # -- reading the images
+    # -- reading the images (see :mod:`synth.scene_reading`)
     def residual(self) -> np.ndarray:
         return np.abs(self.image - self.target).sum(-1)
 
     def box(self, obj: Mapping[str, int], pad: int = 1) -> tuple[slice, slice]:
-        x0, y0, x1, y1 = self.boxes[obj["cell"], obj["shape"], obj["size"]]
-        h, w = self.target.shape[:2]
-        return (slice(max(int(np.floor(y0)) - pad, 0), min(int(np.ceil(y1)) + pad, h)),
-                slice(max(int(np.floor(x0)) - pad, 0), min(int(np.ceil(x1)) + pad, w)))
+        return self.read.box(obj, pad)
 
     def colour_of(self, mask: np.ndarray) -> dict[str, int] | None:
-        """Colour levels read from the target's pixels under ``mask`` (faces render at about
-        0.9–1.07 × their colour, so the median rounds to the level)."""
-        if not mask.any():
-            return None
-        med = np.median(self.target[mask], axis=0)
-        lv = np.clip(np.rint(med * (self.levels - 1)), 0, self.levels - 1).astype(int)
-        return dict(zip(COLOURS, (int(v) for v in lv)))
+        return self.read.colour_of(self.target, mask)
 
     def visible(self, obj: Mapping[str, int]) -> np.ndarray:
-        """Pixels of ``obj``'s box whose render looks like ``obj``: its colour times one
-        shading factor in [0.5, 1.2] (every face renders at about 0.8–1.07 × its colour)."""
-        out = np.zeros(self.foreground.shape, bool)
-        ys, xs = self.box(obj, pad=0)
-        colour = np.array([obj[c] for c in COLOURS], float) / (self.levels - 1)
-        pix = self.image[ys, xs].astype(float)
-        norm = float(colour @ colour)
-        shade = pix @ colour / norm if norm else np.ones(pix.shape[:2])
-        fit = np.abs(pix - shade[..., None] * colour).max(-1) < 0.03
-        out[ys, xs] = fit & (shade >= 0.5) & (shade <= 1.2)
-        return out
+        return self.read.visible(self.image, obj)
 
     def suspect(self, obj: Mapping[str, int]) -> bool:
         """Whether the target differs on a pixel where the render shows ``obj``: then ``obj``
@@ -207,60 +138,10 @@ class _Search:
         return bool((self.residual()[self.visible(obj)] > EPS).any())
 
     def regions(self) -> list[np.ndarray]:
-        """Unexplained regions, largest residual first: 8-connected pixels where the target
-        shows an object the render does not match, split where the target's hue changes.
+        return self.read.regions(self.target, self.residual(), self.foreground)
 
-        Every pixel of an object renders as its colour times a shading factor (no
-        antialiasing), so neighbours of one object share a unit colour direction (cosine >=
-        :data:`SAME_HUE`) and the set of channels that are 0; near-black pixels form a class."""
-        res = self.residual()
-        mask = self.foreground & (res > EPS)
-        pix = self.target.astype(float)
-        norm = np.linalg.norm(pix, axis=-1)
-        unit = pix / np.maximum(norm, 1e-9)[..., None]
-        dark = norm < 0.05
-        zero = pix < 0.02
-        seen = np.zeros_like(mask)
-        h, w = mask.shape
-        out = []
-        for y, x in zip(*np.nonzero(mask)):
-            if seen[y, x]:
-                continue
-            stack, comp = [(y, x)], np.zeros_like(mask)
-            seen[y, x] = True
-            while stack:
-                cy, cx = stack.pop()
-                comp[cy, cx] = True
-                for ny in range(max(cy - 1, 0), min(cy + 2, h)):
-                    for nx in range(max(cx - 1, 0), min(cx + 2, w)):
-                        if not mask[ny, nx] or seen[ny, nx] or dark[ny, nx] != dark[cy, cx]:
-                            continue
-                        if dark[cy, cx] or ((zero[ny, nx] == zero[cy, cx]).all()
-                                            and unit[ny, nx] @ unit[cy, cx] >= SAME_HUE):
-                            seen[ny, nx] = True
-                            stack.append((ny, nx))
-            out.append(comp)
-        return sorted(out, key=lambda c: -float(res[c].sum()))
-
-    def placements(self, region: np.ndarray, free: set[int], shape=None, size=None,
-                   k=BIRTH_TRIES, edges: int = 4):
-        """The ``k`` (cell, shape, size) placements in ``free`` cells whose projected boxes best
-        fit ``region``'s box (L1 over the four edges, or with ``edges=3`` all but the bottom one,
-        which an object in front may hide; ties broken by index, deterministic)."""
-        ys, xs = np.nonzero(region)
-        rbox = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=float)
-        cost = np.abs(self.boxes - rbox)[..., :edges].sum(-1)       # cells × shapes × sizes
-        mask = np.full(cost.shape, np.inf)
-        cells = sorted(free)
-        mask[cells] = 0.0
-        if shape is not None:
-            keep = np.full(cost.shape, np.inf)
-            keep[:, shape, size] = 0.0
-            mask = mask + keep
-        cost = cost + mask
-        order = np.argsort(cost, axis=None, kind="stable")[:k]
-        return [tuple(int(v) for v in np.unravel_index(i, cost.shape)) for i in order
-                if np.isfinite(cost.flat[i])]
+    def placements(self, region, free, shape=None, size=None, k=BIRTH_TRIES, edges=4):
+        return self.read.placements(region, free, k, shape, size, edges)
 
 
 # ------------------------------------------------------------------ moves
