@@ -119,6 +119,19 @@ class _Search:
         self.sq, self.state, self.image = best[0], [dict(a) for a in best[1]], best[2]
         return True
 
+    def look(self, scene: list[dict]) -> np.ndarray | None:
+        """Render ``scene`` (even if rendered before: its image is wanted), accepting it when
+        strictly better; None when the budget is spent."""
+        if self.calls >= self.budget:
+            return None
+        self.seen.add(_key(scene))
+        image = self.render(scene)
+        sq = self._sum_sq(image)
+        self.trace.append(min(self.trace[-1], sq))
+        if sq < self.sq:
+            self.sq, self.state, self.image = sq, [dict(a) for a in scene], image
+        return image
+
     # -- reading the images (see :mod:`synth.scene_reading`)
     def residual(self) -> np.ndarray:
         return np.abs(self.image - self.target).sum(-1)
@@ -195,53 +208,89 @@ def _proposed(search: _Search, propose: Propose) -> bool:
     return search.block(cands)
 
 
-def _refine(search: _Search, i: int, regions: list[np.ndarray]) -> bool:
-    """Blocked coordinate moves on object ``i``; True when any was accepted (``i`` may then
-    name another object if the last move was its death)."""
-    improved = False
-    n_shapes, n_sizes, levels = len(SHAPES), len(SIZE_CLASSES), search.levels
+def _refine(search: _Search, i: int, wanted) -> bool:
+    """Blocked coordinate moves on object ``i``, until one leaves it no longer ``wanted`` (no
+    longer suspect: it now renders as the target shows it). True when any was accepted (``i``
+    then names another object if the move was its death)."""
+    improved, n = False, len(search.state)
+    for moves in _moves(search, i):
+        if search.done:
+            break
+        cands = moves()
+        if len(search.state) < n:       # looking (a rebirth) found its death better
+            return True
+        if search.block(cands):
+            improved = True
+            if len(search.state) < n or search.done or not wanted(search.state[i]):
+                break
+    return improved
 
+
+def _moves(search: _Search, i: int):
+    """The move blocks on object ``i``, cheap and likely first, each built when its turn comes
+    (from the object as the earlier blocks left it)."""
     def obj():
         return search.state[i]
 
-    # colour read from the target where this object's box shows objects the render misses
-    ys, xs = search.box(obj())
-    window = np.zeros(search.foreground.shape, bool)
-    window[ys, xs] = True
-    colour = search.colour_of(window & search.foreground & (search.residual() > EPS))
-    if colour and any(colour[c] != obj()[c] for c in COLOURS):
-        improved |= search.block([_with(search.state, i, **colour)])
-    for slot, n in (("shape", n_shapes), ("size", n_sizes)):
-        if not search.done:
-            improved |= search.block([_with(search.state, i, **{slot: v}) for v in range(n)
-                                      if v != obj()[slot]])
-    if not search.done:
-        col, row = obj()["cell"] % search.grid, obj()["cell"] // search.grid
-        taken = {a["cell"] for a in search.state}
-        near = [(row + dr) * search.grid + col + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)
-                if 0 <= row + dr < search.grid and 0 <= col + dc < search.grid]
-        improved |= search.block([_with(search.state, i, cell=c) for c in near if c not in taken])
-    for slot in COLOURS:
-        if not search.done:
-            improved |= search.block([_with(search.state, i, **{slot: v}) for v in range(levels)
-                                      if v != obj()[slot]])
-    if not search.done:
-        improved |= search.block([_with(search.state, i, shape=s, size=z)
-                                  for s in range(n_shapes) for z in range(n_sizes)
-                                  if s != obj()["shape"] and z != obj()["size"]])
-    if not search.done and regions and not improved:
+    def read_colour():
+        # the colour the target shows where this object's box has objects the render misses
+        window = np.zeros(search.foreground.shape, bool)
+        window[search.box(obj())] = True
+        colour = search.colour_of(window & search.foreground & (search.residual() > EPS))
+        return [_with(search.state, i, **colour)] if colour else []
+
+    def slot(name, n):
+        return lambda: [_with(search.state, i, **{name: v}) for v in range(n) if v != obj()[name]]
+
+    def jump():
+        # to where a birth would go: an object moved far, in a scene too full for a birth
         taken = {a["cell"] for j, a in enumerate(search.state) if j != i}
         free = set(range(search.grid ** 2)) - taken
         cands = []
-        for region in regions[:2]:
+        for region in search.regions()[:2]:
             colour = search.colour_of(region)
             for c, _, _ in search.placements(region, free, obj()["shape"], obj()["size"],
                                              RELOCATE_TRIES):
                 cands += [_with(search.state, i, cell=c), _with(search.state, i, cell=c, **colour)]
-        improved |= search.block(cands)
-    if not search.done:
-        improved |= search.block([search.state[:i] + search.state[i + 1:]])
-    return improved
+        return cands
+
+    def rebirth():
+        # the object rebuilt from scratch where the target shows it: a birth, as for a missing
+        # object, at the region that removing it leaves unexplained
+        this, fewer = obj(), search.state[:i] + search.state[i + 1:]
+        image = search.look(fewer)
+        if image is None or search.done:
+            return []
+        residual = np.abs(image - search.target).sum(-1)
+        box = np.zeros(residual.shape, bool)
+        box[search.box(this)] = True
+        regions = [r for r in search.read.regions(search.target, residual, search.foreground)
+                   if (r & box).any()][:1]
+        free = set(range(search.grid ** 2)) - {a["cell"] for a in fewer}
+        return [fewer[:i] + [{"shape": s, "cell": c, "size": z, **search.colour_of(r)}] + fewer[i:]
+                for r in regions for c, s, z in search.placements(r, free)]
+
+    def neighbours():
+        col, row = obj()["cell"] % search.grid, obj()["cell"] // search.grid
+        taken = {a["cell"] for a in search.state}
+        near = [(row + dr) * search.grid + col + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+                if 0 <= row + dr < search.grid and 0 <= col + dc < search.grid]
+        return [_with(search.state, i, cell=c) for c in near if c not in taken]
+
+    def joint():
+        return [_with(search.state, i, shape=s, size=z) for s in range(len(SHAPES))
+                for z in range(len(SIZE_CLASSES)) if s != obj()["shape"] and z != obj()["size"]]
+
+    yield read_colour
+    yield rebirth
+    yield slot("shape", len(SHAPES))
+    yield slot("size", len(SIZE_CLASSES))
+    yield neighbours
+    for name in COLOURS:
+        yield slot(name, search.levels)
+    yield joint
+    yield jump
+    yield lambda: [search.state[:i] + search.state[i + 1:]]         # death
 
 
 def _sweep(search: _Search, propose: Propose | None) -> bool:
@@ -269,7 +318,7 @@ def _refine_all(search: _Search, wanted) -> bool:
     while i < len(search.state) and not search.done:
         if wanted(search.state[i]):
             n = len(search.state)
-            improved |= _refine(search, i, search.regions())
+            improved |= _refine(search, i, wanted)
             if len(search.state) < n:
                 continue        # object i died; i now names the next one
         i += 1
