@@ -10,16 +10,19 @@ rendered once is never rendered again (it cannot beat the current one).
 Each sweep tries, and restarts after the first kind that helps:
 
 1. the ``propose(target, canvas, actions)`` callback's objects (the policy), if given;
-2. **refine** the *suspect* objects, those whose own visible pixels differ from the target:
-   colour read from the target, then blocks over shape (all 4), size (all 3), the free
+2. **refine** the *suspect* objects, those whose own visible pixels differ from the target,
+   each until it is no longer suspect: colour read from the target; *rebirth* (render the scene
+   without it, then a birth, as in 3, at the region that leaves unexplained; rebuilding is
+   cheaper than searching slot by slot); blocks over shape (all 4), size (all 3), the free
    neighbour cells (±1 row and column), each colour channel (all 4 levels), shape × size
-   jointly, a jump to an unexplained region, and death;
+   jointly; a jump to an unexplained region; death;
 3. **birth** at the largest unexplained region (pixels where the target shows an object the
    render does not match, split by hue): colour read from the target there, and the
    :data:`BIRTH_TRIES` (shape, size, free cell) placements whose projected boxes best fit the
    region's box (then fitting all but the bottom edge, which a nearer object may hide). In a
    full scene the new object replaces a suspect one;
-4. refine every object with any residual in its box, and births at the two largest regions.
+4. refine every object with any residual in its box (until none is left there), and births at
+   the two largest regions.
 
 When a sweep finds nothing, objects the search added that the render hides are pruned (same
 error, fewer objects), which can unblock the death of an object in front of them. The search
@@ -209,9 +212,9 @@ def _proposed(search: _Search, propose: Propose) -> bool:
 
 
 def _refine(search: _Search, i: int, wanted) -> bool:
-    """Blocked coordinate moves on object ``i``, until one leaves it no longer ``wanted`` (no
-    longer suspect: it now renders as the target shows it). True when any was accepted (``i``
-    then names another object if the move was its death)."""
+    """The moves of :func:`_moves` on object ``i`` until one leaves it no longer ``wanted``
+    (e.g. no longer suspect: it renders as the target shows it). True when any was accepted
+    (``i`` then names another object if the move was its death)."""
     improved, n = False, len(search.state)
     for moves in _moves(search, i):
         if search.done:
