@@ -363,9 +363,13 @@ def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
     Deterministic: the same inputs give the same result. ``renderer``: a shared
     :class:`SceneRenderer` of ``spec`` at the target's size (its ``calls`` grow by
     ``renderer_calls``). ``propose(target, canvas, actions)``: optional candidate objects (a
-    list of action dicts), tried before the built-in births each sweep. Raises
-    :class:`SplTypeError` / :class:`SplRangeError` naming a bad spec, target, budget, scene or
-    renderer.
+    list of action dicts), tried first each sweep; one in a free cell is added (when there is
+    room), one in a held cell replaces the object there. Raises :class:`SplTypeError` /
+    :class:`SplRangeError` naming a bad spec, target, budget, scene, renderer or proposal.
+
+    The image reading that picks moves assumes the target was rendered as ``renderer`` renders
+    (exact pixels); on other images it guesses worse, but every move is still scored by the
+    error, so the result is never worse than the start (``mse <= trace[0]``).
     """
     _check_scene_spec(spec)
     target = _check_target(target)
