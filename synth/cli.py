@@ -81,7 +81,7 @@ def add_commands(sub) -> None:
                    help="default: the domain's best (paint: policy, scene: policy+refine)")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--samples", type=positive_int, default=None,
-                   help="policy samples per image (default: 16 paint, 4 scenes)")
+                   help="policy samples per image (default: 16 paint, 1 scenes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--invert", default=None, action=argparse.BooleanOptionalAction,
@@ -108,7 +108,8 @@ def add_commands(sub) -> None:
     p.add_argument("--limit", type=int, default=None,
                    help="images (default 1000) or scenes (default 200), >= 1")
     p.add_argument("--samples", type=int, default=None,
-                   help="policy samples per image (default: 16 paint, 4 scenes)")
+                   help="policy samples per image (default: 16 paint; scenes: 4, beside the "
+                        "default method's 1)")
     p.add_argument("--budget", type=int, default=None,
                    help="scenes: renderer calls of the repair (default 300)")
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])

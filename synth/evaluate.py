@@ -125,7 +125,7 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
                     mcmc_multiples=(1, 10), budget: int = 300, threads: int = 1,
                     quiet: bool = True) -> dict:
     """On ``count`` held-out scenes: the policy alone with 1 and ``samples`` samples, the
-    default method (``policy+refine``: ``samples`` samples, then repair within ``budget``
+    default method (``policy+refine``: the greedy scene, then repair within ``budget``
     renderer calls), then blocked MH with each multiple of the default method's mean renderer
     calls (SPIRAL's comparison: equal calls and 10×). Returns ``{"domain": "scene", "scenes":
     n, "checkpoint": ..., "rows": [{"method": ..., figures}]}``. The progress bar
@@ -155,9 +155,8 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
                          **evaluate_policy(policy, scenes, n)})
             bar.update(1)
         bar.set_description("policy+refine")
-        rows.append({"method": f"policy+refine ({samples}, {budget})",
-                     **evaluate_policy(policy, scenes, samples, method="policy+refine",
-                                       budget=budget)})
+        rows.append({"method": "policy+refine",
+                     **evaluate_policy(policy, scenes, 1, method="policy+refine", budget=budget)})
         bar.update(1)
         calls = max(1, round(rows[-1]["mean_renderer_calls"]))
         for m in multiples:

@@ -56,7 +56,7 @@ METHODS = ("policy", "greedy", "policy+refine", "mcmc")
 DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine"),
                   "scene": ("policy+refine", "policy", "mcmc")}
 #: Per domain: the default method (the first of DOMAIN_METHODS), samples and renderer budget.
-DEFAULT_SAMPLES = {"paint": 16, "scene": 4}
+DEFAULT_SAMPLES = {"paint": 16, "scene": 1}
 DEFAULT_BUDGET = {"mcmc": 1000, "policy+refine": 300}
 _CACHE: dict = {}
 
@@ -205,7 +205,7 @@ def synthesize(target, *, domain: str = "paint", method: str | None = None, chec
     """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
 
     ``method`` defaults to the domain's best (paint ``"policy"``, scenes ``"policy+refine"``);
-    ``samples`` to 16 (paint) or 4 (scenes); ``budget`` (renderer calls) to 1,000 for
+    ``samples`` to 16 (paint) or 1 (scenes: the greedy scene, then repair); ``budget`` (renderer calls) to 1,000 for
     ``"mcmc"`` and 300 for the scene repair.
     ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes.
     ``invert``: None (paint: invert light-on-dark images, detected from the border; scenes:

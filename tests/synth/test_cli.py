@@ -88,7 +88,7 @@ def test_synthesize_goes_on_past_a_corrupt_image(tmp_path, capsys, digits):
 def test_synthesize_checks_the_method_for_the_domain_first(tmp_path, capsys):
     rc, out, err = spiral(capsys, "synthesize", tmp_path / "x.png", "-o", tmp_path,
                           "--domain", "scene", "--method", "greedy")
-    assert rc == 1 and "--method=greedy is not one of ['policy', 'mcmc']" in err
+    assert rc == 1 and "--method=greedy is not one of ['policy+refine', 'policy', 'mcmc']" in err
     rc, out, err = spiral(capsys, "synthesize", tmp_path / "x.png", "-o", tmp_path,
                           "--checkpoint", tmp_path / "missing.pt")
     assert rc == 1 and err.count("missing.pt") == 1
