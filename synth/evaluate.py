@@ -126,13 +126,15 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
                     quiet: bool = True) -> dict:
     """On ``count`` held-out scenes: the policy alone with 1 and ``samples`` samples, the
     default method (``policy+refine``: the greedy scene, then repair within ``budget``
-    renderer calls), then blocked MH with each multiple of the default method's mean renderer
+    renderer calls), the repair alone from an empty scene (the same budget: what the policy
+    adds), then blocked MH with each multiple of the default method's mean renderer
     calls (SPIRAL's comparison: equal calls and 10×). Returns ``{"domain": "scene", "scenes":
     n, "checkpoint": ..., "rows": [{"method": ..., figures}]}``. The progress bar
     (``quiet=False``, on a terminal) counts the rows."""
     import torch
 
     from .scene_eval import evaluate_mcmc, evaluate_policy, held_out_scenes
+    from .scene_repair import evaluate_repair
     from .synthesize import load_policy
 
     _positive("count", count)
@@ -147,7 +149,7 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
     scenes = held_out_scenes(policy.spec, count=count)
     sample_counts = sorted({1, samples})
     rows = []
-    with progress_bar(len(sample_counts) + 1 + len(multiples), "eval scenes", "row",
+    with progress_bar(len(sample_counts) + 2 + len(multiples), "eval scenes", "row",
                       quiet=quiet) as bar:
         for n in sample_counts:
             bar.set_description(f"policy, {n} sample{'s' * (n > 1)}")
@@ -159,6 +161,10 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
                      **evaluate_policy(policy, scenes, 1, method="policy+refine", budget=budget)})
         bar.update(1)
         calls = max(1, round(rows[-1]["mean_renderer_calls"]))
+        bar.set_description("repair alone")
+        rows.append({"method": "repair from an empty scene",
+                     **evaluate_repair(policy.spec, scenes, [[] for _ in scenes[0]], budget=budget)})
+        bar.update(1)
         for m in multiples:
             bar.set_description(f"MCMC, {m}x calls")
             rows.append({"method": f"MCMC, {m}x calls",

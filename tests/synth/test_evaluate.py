@@ -48,8 +48,9 @@ def test_evaluate_scenes_compares_the_policy_with_mcmc():
     result = evaluate_scenes(count=2, samples=2, mcmc_multiples=(1,))
     assert (result["domain"], result["scenes"]) == ("scene", 2)
     assert [r["method"] for r in result["rows"]] == ["policy, 1 sample", "policy, 2 samples",
-                                                      "policy+refine", "MCMC, 1x calls"]
+                                                      "policy+refine", "repair from an empty scene",
+                                                      "MCMC, 1x calls"]
     default = result["rows"][2]
-    assert result["rows"][3]["budget"] == max(1, round(default["mean_renderer_calls"]))
+    assert result["rows"][4]["budget"] == max(1, round(default["mean_renderer_calls"]))
     for row in result["rows"]:
         assert 0 <= row["exact_fraction"] <= row["near_fraction"] <= 1
