@@ -106,7 +106,7 @@ def test_header_and_metadata_are_kept_and_the_score_describes_the_result():
     assert dict(tidy(plain, target).metadata) == {"note": "x"}
 
 
-@settings(max_examples=15)
+@settings(max_examples=30)
 @given(programs(domain="paint", max_statements=8), st.sampled_from([0.0, TOLERANCE, 1e-3]))
 def test_tidy_never_raises_the_mse_beyond_the_tolerance(program, tolerance):
     # the target is the first half of the program: the rest is more or less superfluous
@@ -115,6 +115,8 @@ def test_tidy_never_raises_the_mse_beyond_the_tolerance(program, tolerance):
     assert mse(out.render(), target) <= mse(program.render(), target) + tolerance
     assert len(out) <= len(program) and out.header == program.header
     assert out.is_core
+    # removing a stroke between moves takes the moves before it too: no new run of moves
+    assert moves_in_a_row(out) <= moves_in_a_row(program.lower())
 
 
 def test_tidy_is_deterministic():
