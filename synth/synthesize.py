@@ -17,6 +17,10 @@ and ``"policy+refine"`` repairs it by render-and-compare moves (:mod:`synth.scen
 within ``budget`` renderer calls. An older scene checkpoint (``arch = "spiral"``) pads its
 episodes by placing its last object again: that padding is dropped.
 
+A paint program is tidied last (:func:`synth.tidy.tidy`): colours snapped to 8 bits (printed
+as ``#rrggbb``), runs of moves merged, and statements whose removal keeps the MSE within
+``1e-4`` dropped, each step checked by a real render.
+
 The returned program's metadata records the method, its MSE against the target (real
 libmypaint render), the seconds taken and the checkpoint; metadata survives save/load.
 
@@ -268,6 +272,10 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
             program = refine(program, image, seconds=refine_seconds, seed=seed)
     score = mse(program.render(), image)
     _warn_if_blank(program, image, score)
+    if domain == "paint":   # readable: hex colours, no move runs, no statement that does not help
+        from .tidy import tidy
+        program = tidy(program, image)
+        score = mse(program.render(), image)
     meta = {"method": method, "mse": f"{score:.6f}", "seconds": f"{time.perf_counter() - t0:.3f}",
             "seed": str(seed)}
     if source:
