@@ -146,6 +146,10 @@ def cmd_train(args) -> int:
     if args.pretrain is not None:
         overrides.append(f"pretrain_updates={args.pretrain}")
     config = load_config(args.config, overrides)
+    if config.policy.arch == "scene" and (args.ray or args.pbt):
+        raise SplRangeError(f"--{'ray' if args.ray else 'pbt'} runs the A2C stage of "
+                            "arch='spiral' or 'lean'; arch='scene' trains embedded "
+                            "(synth/scene_train.py)")
     from . import rundir
     run = config.run
     if run.resume:
@@ -157,27 +161,22 @@ def cmd_train(args) -> int:
     with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
         out = Path(run.out_dir)
         rl_started = run.resume and (out / "checkpoint.pt").is_file()
-        # the config's pretraining is skipped when init_from is set; an explicit --pretrain
-        # continues pretraining from init_from; --resume continues a pretraining the run began
-        # (to the step count it was started with, unless --pretrain says otherwise; --pretrain 0
-        # skips it) unless RL has begun
-        if config.policy.arch == "scene":   # supervised on rendered scenes: synth.scene_train
+        if config.policy.arch == "scene":   # supervised, then RL, on rendered scenes
             from .scene_train import train_scene
             train_scene(config, stop=terminated)
-            if terminated():
-                print(f"stopped by SIGTERM; the run in {run.out_dir} continues with --resume",
-                      file=sys.stderr)
-                return 128 + terminated.signal
-            print(f"model: {Path(run.out_dir) / 'model.pt'}")
-            return 0
-        pretraining = (run.resume and not rl_started and args.pretrain != 0
-                       and (out / "pretrain_checkpoint.pt").is_file())
-        if pretraining or (config.pretrain.pretrain_updates and not rl_started
-                           and (args.pretrain is not None or not run.init_from)):
-            from .pretrain import pretrain
-            config = config.replace(init_from=str(pretrain(config)))
-        if not terminated():
-            _train_stage(config, args, train)
+        else:
+            # the config's pretraining is skipped when init_from is set; an explicit --pretrain
+            # continues pretraining from init_from; --resume continues a pretraining the run
+            # began (to the step count it was started with, unless --pretrain says otherwise;
+            # --pretrain 0 skips it) unless RL has begun
+            pretraining = (run.resume and not rl_started and args.pretrain != 0
+                           and (out / "pretrain_checkpoint.pt").is_file())
+            if pretraining or (config.pretrain.pretrain_updates and not rl_started
+                               and (args.pretrain is not None or not run.init_from)):
+                from .pretrain import pretrain
+                config = config.replace(init_from=str(pretrain(config)))
+            if not terminated():
+                _train_stage(config, args, train)
         if terminated():
             print(f"stopped by SIGTERM; the run in {run.out_dir} continues with --resume",
                   file=sys.stderr)

@@ -208,3 +208,11 @@ def test_rl_stage_runs_after_the_supervised_stage_and_resumes(tmp_path):
     assert [x["update"] for x in lines] == [1, 2, 3, 4, 5]
     state = ckpt.load(out / "scene_checkpoint.pt")
     assert (state["update"], state["rl_update"]) == (2, 3)
+
+
+def test_ray_and_pbt_are_refused_for_the_scene_arch_before_any_work(tmp_path, capsys):
+    for flag in ("--ray", "--pbt"):
+        assert spiral(["train", "--config", "configs/scenes.toml", flag,
+                       "--set", f"out_dir={tmp_path}"]) != 0
+        assert f"{flag} runs the A2C stage" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
