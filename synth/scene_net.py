@@ -18,7 +18,7 @@ placed, rendered by MuJoCo). What changes is where each slot looks:
   colour levels given both (embeddings of the chosen values are added, as in
   :class:`synth.nets.Policy`'s decoder).
 
-Everything is a few small matrix products: about 11 M multiply-adds per step for the 16×16
+Everything is a few small matrix products: about 15 M multiply-adds per step for the 16×16
 grid at 64² (``configs/scenes.toml``), a CPU's budget. The projections are computed from the
 camera in numpy (no MuJoCo import) and kept as buffers.
 """
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spiral_dsl.actions import ActionSpec
+from spiral_dsl.errors import SplTypeError
 from spiral_dsl.interpreters import mujoco_scene as S
 
 from .config import PolicyConfig
@@ -98,7 +99,7 @@ class ScenePolicy(nn.Module):
     def __init__(self, spec: ActionSpec, config: PolicyConfig | None = None):
         super().__init__()
         if spec.domain != "scene":
-            raise ValueError(f"ScenePolicy draws the scene domain, not {spec.domain!r}")
+            raise SplTypeError(f"ScenePolicy draws the scene domain, not {spec.domain!r}")
         config = config or PolicyConfig(arch="scene")
         self.spec, self.config = spec, config
         self.size, self.grid = int(spec.settings["canvas"]), int(spec.settings["grid"])

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spiral_dsl.errors import SplTypeError
 from spiral_dsl.io import write_atomic
 
 from . import checkpoint as ckpt
@@ -59,7 +60,7 @@ def train_scene(config: TrainConfig, stop=None) -> Path:
     """Run (or with ``run.resume``, continue) the scene policy's training; return the model
     file's path. ``stop()`` may return True to end early with everything saved."""
     if config.policy.arch != "scene":
-        raise ValueError(f"train_scene trains arch='scene', not {config.policy.arch!r}")
+        raise SplTypeError(f"train_scene trains arch='scene', not {config.policy.arch!r}")
     with rundir.running(config, stop) as stop_:
         return _train_scene(config, stop_)
 
