@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mnist_classifier.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "mnist_classifier.py"
 spec = importlib.util.spec_from_file_location("mnist_classifier", SCRIPT)
 mc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mc)
