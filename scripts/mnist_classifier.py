@@ -6,8 +6,8 @@
 
 Not part of the library: it measures what a generator draws. The classifier is trained on the
 training digits (``synth.data.load_set("mnist-train")``: the 2,000 shipped digits, or 9,000
-with ``SPIRAL_MNIST_DIR``) with random shifts, and checked on the 1,000 evaluation digits,
-which it never sees in training. For a set of 64² images (dark ink on white, H×W×3 in [0, 1])
+with ``SPIRAL_MNIST_DIR``) less 250 held out, with random shifts, and checked on the 1,000
+evaluation digits, which it never sees in training. For a set of 64² images (dark ink on white, H×W×3 in [0, 1])
 :func:`sample_quality` reports
 
 * ``fid``: the Fréchet distance between Gaussians fitted to the classifier's penultimate
@@ -17,10 +17,11 @@ which it never sees in training. For a set of 64² images (dark ink on white, H�
 * ``classes``: how many of the ten classes the confident images cover;
 * ``diversity``: the mean pairwise Euclidean distance of their features.
 
-``calibrate`` measures reference sets of 250 images: real training digits (real vs real),
-greedy-search reconstructions of those digits (64 candidates, 2 polish rounds), evaluation
-digits, random pen-style and uniform programs — programs all rendered by real libmypaint —
-and blank canvases. The file is a state dict and a JSON description, loadable with
+``calibrate`` measures reference sets of 250 images: the 250 held-out training digits (real vs
+real: neither seen by the classifier nor in the reference), greedy-search reconstructions of
+those digits (64 candidates, 2 polish rounds), digits the classifier trained on, evaluation
+digits (a quarter of the reference itself), random pen-style and uniform programs — programs
+all rendered by real libmypaint — and blank canvases. The file is a state dict and a JSON description, loadable with
 ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
@@ -84,13 +85,22 @@ def _shift(x: torch.Tensor, gen: torch.Generator, pixels: int = 4) -> torch.Tens
     return out
 
 
-def train_classifier(epochs: int = 25, seed: int = 0, log=print) -> tuple[DigitNet, dict]:
-    """Train on ``mnist-train``; returns the net and its accuracy on ``mnist-eval``."""
+def holdout_indices(count: int, total: int, seed: int = 0) -> np.ndarray:
+    """The ``count`` training digits kept out of the classifier's training (sorted indices
+    into ``mnist-train``): real digits it has never seen that are not in the reference set."""
+    return np.sort(np.random.default_rng(seed).choice(total, count, replace=False))
+
+
+def train_classifier(epochs: int = 25, seed: int = 0, holdout: int = 250, log=print) -> tuple[DigitNet, dict]:
+    """Train on ``mnist-train`` less ``holdout`` digits (:func:`holdout_indices`); returns the
+    net and a description with its accuracy on ``mnist-eval`` and the held-out indices."""
     from synth.data import load_set
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x, y = load_set("mnist-train", size=SIZE)
-    x, y = _as_batch(x), torch.as_tensor(np.asarray(y), dtype=torch.long)
+    held = holdout_indices(holdout, len(x), seed)
+    keep = np.setdiff1d(np.arange(len(x)), held)
+    x, y = _as_batch(x[keep]), torch.as_tensor(np.asarray(y)[keep], dtype=torch.long)
     net = DigitNet()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -109,7 +119,8 @@ def train_classifier(epochs: int = 25, seed: int = 0, log=print) -> tuple[DigitN
         log(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")
     ex, ey = load_set("mnist-eval", size=SIZE)
     accuracy = (predict(net, ex).argmax(1) == torch.as_tensor(np.asarray(ey))).float().mean().item()
-    return net, {"train_digits": len(x), "epochs": epochs, "seed": seed, "eval_accuracy": accuracy}
+    return net, {"train_digits": len(x), "epochs": epochs, "seed": seed, "eval_accuracy": accuracy,
+                 "holdout": held.tolist()}
 
 
 @torch.no_grad()
@@ -191,17 +202,20 @@ def calibrate(count: int = 250, seed: int = 0) -> dict:
     """The instrument on reference sets of ``count`` images (module docstring)."""
     from synth.data import load_set
     net = load()
+    info = json.loads(torch.load(WEIGHTS, map_location="cpu", weights_only=True)["info"])
     reference = predict(net, load_set("mnist-eval", size=SIZE)[0], features=True).numpy()
     rng = np.random.default_rng(seed)
     train = load_set("mnist-train", size=SIZE)[0]
     evals = load_set("mnist-eval", size=SIZE)[0]
-    real = train[rng.choice(len(train), count, replace=False)]
+    unseen = train[np.asarray(info["holdout"])][:count]
+    seen = train[np.setdiff1d(np.arange(len(train)), info["holdout"])]
     t0 = time.perf_counter()
-    greedy = render_programs(greedy_reconstructions(real, seed))
+    greedy = render_programs(greedy_reconstructions(unseen, seed))
     print(f"greedy reconstructions: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     sets = {
-        "real training digits": real,
+        "real digits (training set, held out from the classifier)": unseen,
         "greedy reconstructions of those digits (libmypaint)": greedy,
+        "real digits the classifier trained on": seen[rng.choice(len(seen), count, replace=False)],
         "evaluation digits (part of the reference)": evals[rng.choice(len(evals), count, replace=False)],
         "random programs, pen style (libmypaint)": render_programs(random_programs(count, "pen", seed)),
         "random programs, uniform (libmypaint)": render_programs(random_programs(count, "uniform", seed)),
@@ -213,8 +227,7 @@ def calibrate(count: int = 250, seed: int = 0) -> dict:
         rows[name] = sample_quality(images, net, reference)
         rows[name]["seconds"] = round(time.perf_counter() - t0, 2)
         print(name, rows[name], file=sys.stderr)
-    info = json.loads(torch.load(WEIGHTS, map_location="cpu", weights_only=True)["info"])
-    return {"classifier": info, "count": count, "seed": seed, "rows": rows}
+    return {"classifier": {k: v for k, v in info.items() if k != "holdout"}, "count": count, "seed": seed, "rows": rows}
 
 
 def _load_images(paths: list[str]) -> np.ndarray:
