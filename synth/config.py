@@ -309,6 +309,9 @@ class TrainConfig:
         if rl.temporal_credit and rl.reward != "discriminator":
             raise ConfigError(f"{source}: temporal_credit=true needs reward='discriminator' "
                               f"(the critic scores every step), not reward={rl.reward!r}")
+        if rl.reward_norm != "none" and rl.reward != "discriminator":
+            raise ConfigError(f"{source}: reward_norm={rl.reward_norm!r} normalises the critic's "
+                              f"value and needs reward='discriminator', not reward={rl.reward!r}")
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")

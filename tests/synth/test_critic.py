@@ -248,6 +248,8 @@ def test_config_switches_match_the_module_and_are_checked():
             defaults.critic.critic_ema, defaults.critic.critic_centre) == ("wgan-gp", 10.0, False, 0.0, 0.0)
     with pytest.raises(ConfigError, match="temporal_credit=true needs reward='discriminator'"):
         load_config(overrides=["temporal_credit=true"])
+    with pytest.raises(ConfigError, match="reward_norm='ema' normalises the critic's value"):
+        load_config(overrides=["reward_norm=ema"])
     with pytest.raises(ConfigError, match="critic_ema"):
         load_config(overrides=["critic_ema=1.5"])
 
