@@ -1,6 +1,7 @@
 """The critic-reward stabilisers (synth/critic.py) and their wiring into training: reward
 normalisation, temporal credit, the critic losses and penalties, spectral normalisation, the
 EMA critic, and a tiny adversarial run with every switch on that checkpoints and resumes."""
+import dataclasses
 import json
 import math
 
@@ -10,9 +11,19 @@ import torch
 from spiral_dsl.actions import ActionSpec
 from spiral_dsl.cli import main as spiral
 from synth import checkpoint as ckpt
-from synth.config import RULES, ConfigError, load_config
-from synth.critic import (CRITIC_LOSSES, NORM_MODES, RunningNorm, critic_loss, critic_value,
-                          discounted_returns, ema_update, gradient_penalty, temporal_credit)
+from synth.config import RULES, load_config
+from synth.critic import (
+    CRITIC_LOSSES,
+    NORM_MODES,
+    RunningNorm,
+    critic_loss,
+    critic_value,
+    discounted_returns,
+    ema_update,
+    gradient_penalty,
+    temporal_credit,
+)
+from synth.errors import ConfigError
 from synth.nets import Discriminator, PolicyConfig
 from synth.roles import DiscriminatorLearner, PolicyLearner, Trajectory
 from synth.train import final_reward, rewards
@@ -114,7 +125,7 @@ def test_temporal_rewards_telescope_to_the_final_minus_the_blank_value():
     assert torch.allclose(reward[0], 2 * (step1 - blank), atol=1e-5)
     assert metrics["reward_raw_mean"] == pytest.approx(final.mean().item(), abs=1e-6)
     # without temporal credit: one final reward (B,), the same total
-    flat = final_reward(cfg.__class__(**{**cfg.__dict__, "temporal_credit": False}), traj, critic)
+    flat = final_reward(dataclasses.replace(cfg, temporal_credit=False), traj, critic)
     assert torch.allclose(flat, 2 * final + penalties, atol=1e-5)
 
 
