@@ -122,9 +122,11 @@ def rewards(rl, traj, critic: DiscriminatorLearner, norm: RunningNorm | None = N
             if norm.mode != "none":
                 metrics.update(norm_mean=norm.mean, norm_std=norm.std)
         values = values * rl.reward_scale
-        metrics.update(reward_raw_mean=raw.mean().item(), reward_raw_std=raw.std().item() if raw.numel() > 1 else 0.0,
-                       reward_norm_mean=values[-1].mean().item(),
-                       reward_norm_std=values[-1].std().item() if raw.numel() > 1 else 0.0)
+
+        def std(x):  # the batch's deviation (0 for a batch of one)
+            return x.std().item() if x.numel() > 1 else 0.0
+        metrics.update(reward_raw_mean=raw.mean().item(), reward_raw_std=std(raw),
+                       reward_norm_mean=values[-1].mean().item(), reward_norm_std=std(values[-1]))
         reward = temporal_credit(values) if rl.temporal_credit else values[0]
     penalties = rl.stroke_penalty * traj.new_sequences + rl.blank_penalty * traj.blank.float()
     if reward.dim() == 2:
