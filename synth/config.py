@@ -5,7 +5,7 @@
 A config file is flat TOML: every key is the name of one field below (``batch = 256``), unique
 across the groups, so ``--set batch=4`` needs no group prefix. The groups say which stage
 reads a field: :class:`RunConfig` (the run as a whole), :class:`PolicyConfig` (the network),
-:class:`RLConfig` (A2C), :class:`CriticConfig` (the WGAN-GP discriminator),
+:class:`RLConfig` (A2C), :class:`CriticConfig` (the discriminator),
 :class:`PretrainConfig` (supervised pretraining) and :class:`SearchConfig` (the greedy search
 that builds teacher programs). Each field's docstring is its documentation; ``python -m
 synth.config`` prints them as the field reference.
@@ -136,11 +136,22 @@ class RLConfig:
     """Reward added for a blank final canvas (usually <= 0)."""
     value_warmup: int = 0
     """The first updates train only the value baseline."""
+    reward_norm: str = "none"
+    """Standardise the critic's value by running statistics before ``reward_scale``:
+    ``"none"`` (raw values), ``"running"`` (mean and deviation of every final-canvas value so
+    far, Welford) or ``"ema"`` (exponential moving averages with ``reward_norm_decay``, which
+    follow a drifting critic). The statistics are saved in the training checkpoint."""
+    reward_norm_decay: float = 0.99
+    """Decay per batch of ``reward_norm = "ema"``'s moving averages."""
+    temporal_credit: bool = False
+    """SPIRAL++'s temporal credit assignment: the critic scores every intermediate canvas and
+    step t is rewarded ``R(c_{t+1}) − R(c_t)`` (the sum over an episode is ``R(final) −
+    R(blank)``) instead of ``R(final)`` at the last step only. Discriminator reward only."""
 
 
 @dataclass(frozen=True)
 class CriticConfig:
-    """The WGAN-GP discriminator (used when ``reward = "discriminator"``)."""
+    """The discriminator, or critic (used when ``reward = "discriminator"``)."""
     d_lr: float = 1e-4
     """Adam learning rate of the discriminator."""
     d_batch: int = 64
@@ -149,6 +160,23 @@ class CriticConfig:
     """Discriminator updates per policy update."""
     replay_batches: int = 20
     """Final canvases of this many recent batches are replayed to the discriminator."""
+    critic_loss: str = "wgan-gp"
+    """The critic's objective: ``"wgan-gp"`` (Wasserstein; reward = score), ``"gan"`` (the
+    standard cross-entropy loss, reward = log σ(score), the non-saturating generator
+    objective; SPIRAL++ used it with ``spectral_norm``) or ``"hinge"`` (reward = score)."""
+    gp_weight: float = 10.0
+    """Weight of WGAN-GP's gradient penalty (added to any ``critic_loss``; 0: none, as
+    usual with ``spectral_norm``)."""
+    spectral_norm: bool = False
+    """Spectral normalisation of every critic layer (a critic saved without it does not load
+    with it)."""
+    critic_ema: float = 0.0
+    """Rewards come from an exponential moving average of the critic's weights with this decay
+    per critic step (0: from the critic itself). Saved in the training checkpoint."""
+    critic_centre: float = 0.0
+    """Weight of a penalty on the squared mean score of real images, keeping the critic's
+    output centred at zero (0: none). A Wasserstein critic's loss ignores a constant offset,
+    so without it the raw score may drift."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +233,13 @@ RULES = MappingProxyType({
     "entropy_coef": Rule(float, 0), "value_coef": Rule(float, 0), "discount": Rule(float, 0, 1),
     "reward": Rule(str, choices=("mse", "discriminator")), "reward_scale": Rule(float),
     "stroke_penalty": Rule(float), "blank_penalty": Rule(float), "value_warmup": Rule(int, 0),
+    "reward_norm": Rule(str, choices=("none", "running", "ema")),
+    "reward_norm_decay": Rule(float, 0, 0.9999), "temporal_credit": Rule(bool),
     "d_lr": Rule(float, 0, 1), "d_batch": Rule(int, 1, 65536), "d_steps": Rule(int, 1, 1000),
     "replay_batches": Rule(int, 1, 10000),
+    "critic_loss": Rule(str, choices=("wgan-gp", "gan", "hinge")), "gp_weight": Rule(float, 0),
+    "spectral_norm": Rule(bool), "critic_ema": Rule(float, 0, 0.9999),
+    "critic_centre": Rule(float, 0),
     "pretrain_updates": Rule(int, 0), "pretrain_seconds": Rule(float, 0),
     "pretrain_lr": Rule(float, 0, 1), "pretrain_batch": Rule(int, 0, 65536),
     "pretrain_source": Rule(str, choices=("random", "teacher")), "teacher": _NAME,
@@ -273,6 +306,12 @@ class TrainConfig:
             raise ConfigError(f"{source}: interpreter={run.interpreter!r} draws "
                               f"{list(INTERPRETER_DOMAINS[run.interpreter])}, not domain="
                               f"{run.domain!r}; use interpreter = one of {fits}")
+        if rl.temporal_credit and rl.reward != "discriminator":
+            raise ConfigError(f"{source}: temporal_credit=true needs reward='discriminator' "
+                              f"(the critic scores every step), not reward={rl.reward!r}")
+        if rl.reward_norm != "none" and rl.reward != "discriminator":
+            raise ConfigError(f"{source}: reward_norm={rl.reward_norm!r} normalises the critic's "
+                              f"value and needs reward='discriminator', not reward={rl.reward!r}")
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")

@@ -1,4 +1,4 @@
-"""SPIRAL's networks, sized for a CPU: the policy and the WGAN-GP discriminator.
+"""SPIRAL's networks, sized for a CPU: the policy and the discriminator (critic).
 
 Policy (Ganin et al. 2018, fig. 11, downsampled early):
 
@@ -244,19 +244,28 @@ class Policy(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN-style critic for WGAN-GP; conditional: it scores (target, image) pairs."""
+    """DCGAN-style critic; conditional: it scores (target, image) pairs.
 
-    def __init__(self, size: int = 64, conditional: bool = True, channels: int = 32):
+    No batch norm (WGAN-GP penalises per sample). ``spectral_norm=True`` wraps every layer in
+    ``torch.nn.utils.parametrizations.spectral_norm`` (one power iteration per training
+    forward): each layer's weight is divided by its top singular value, so the critic is
+    (about) 1-Lipschitz without a gradient penalty, as in SPIRAL++. Its state dict then names
+    ``parametrizations.weight.original`` instead of ``weight``: a critic saved with one
+    setting does not load into the other."""
+
+    def __init__(self, size: int = 64, conditional: bool = True, channels: int = 32,
+                 spectral_norm: bool = False):
         super().__init__()
         self.conditional = conditional
+        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         c = channels
         in_ch = 6 if conditional else 3
         layers, ch = [], in_ch
-        for out in (c, 2 * c, 4 * c):  # H → H/8; no batch norm (WGAN-GP penalises per sample)
-            layers += [nn.Conv2d(ch, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        for out in (c, 2 * c, 4 * c):  # H → H/8
+            layers += [wrap(nn.Conv2d(ch, out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             ch = out
         self.net = nn.Sequential(*layers)
-        self.out = nn.Linear(ch * (size // 8) ** 2, 1)
+        self.out = wrap(nn.Linear(ch * (size // 8) ** 2, 1))
 
     def forward(self, image, target=None):
         """image, target: (B, 3, H, W) in [0, 1] → (B,) scores (higher = more real)."""

@@ -13,11 +13,13 @@ autograd graph of the scores it records, and the learner back-propagates through
 Any other trajectory (shipped from another process, or a policy version behind) is scored
 again by teacher forcing the taken actions (:meth:`PolicyLearner.evaluate`); both give the
 same gradient.
-* :class:`DiscriminatorLearner` — WGAN-GP critic on (target, final canvas) pairs.
+* :class:`DiscriminatorLearner` — the critic (WGAN-GP by default; the losses and stabilisers
+  of :mod:`synth.critic`) on (target, final canvas) pairs.
 * :class:`ReplayBuffer` — the last N batches of final canvases the critic learns from.
 """
 from __future__ import annotations
 
+import copy
 import random
 from collections import deque
 from dataclasses import dataclass, replace
@@ -28,6 +30,7 @@ import torch
 from spiral_dsl.actions import ActionSpec
 
 from .batch_env import BatchEnv
+from .critic import critic_loss, critic_value, discounted_returns, ema_update, gradient_penalty
 from .nets import Discriminator, Policy, PolicyConfig
 from .rollout import Forced, from_uint8, sample_episode, teacher_force
 from .sampler import TargetSampler
@@ -125,15 +128,29 @@ class ReplayBuffer:
 
 
 class DiscriminatorLearner:
-    """WGAN-GP critic (Adam lr 1e-4, β1 0.5), conditional on the target when asked."""
+    """The critic (Adam, β1 0.5) on final canvases, conditional on the target when asked.
+
+    ``loss``: ``"wgan-gp"`` (default), ``"gan"`` or ``"hinge"`` (:func:`synth.critic.critic_loss`);
+    ``gp_weight`` > 0 adds WGAN-GP's gradient penalty (to any loss); ``spectral_norm``
+    normalises every layer (:class:`synth.nets.Discriminator`); ``centre`` > 0 adds
+    ``centre · (mean real score)²``, which pins the Wasserstein critic's free offset at zero
+    (its loss is unchanged by adding a constant to every score, so the score drifts);
+    ``ema`` > 0 keeps ``ema_net``, an exponential moving average of the critic's weights
+    (decay ``ema``, updated after every step) that :meth:`value` uses for rewards."""
 
     def __init__(self, size: int, conditional: bool, lr: float = 1e-4, gp_weight: float = 10.0,
-                 channels: int = 32, device: str = "cpu"):
+                 channels: int = 32, device: str = "cpu", loss: str = "wgan-gp",
+                 spectral_norm: bool = False, ema: float = 0.0, centre: float = 0.0):
         self.device = torch.device(device)
-        self.net = Discriminator(size, conditional, channels).to(self.device)
+        self.net = Discriminator(size, conditional, channels, spectral_norm).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(0.5, 0.999))
-        self.gp_weight = gp_weight
+        self.gp_weight, self.loss_kind, self.ema, self.centre = gp_weight, loss, ema, centre
+        critic_loss(loss, torch.zeros(1), torch.zeros(1))  # an unknown loss fails here, not mid-run
         self.conditional = conditional
+        self.ema_net = None
+        if ema > 0:
+            self.ema_net = copy.deepcopy(self.net).eval()
+            self.ema_net.requires_grad_(False)
 
     def get_weights(self) -> dict:
         return {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
@@ -141,27 +158,63 @@ class DiscriminatorLearner:
     def set_weights(self, weights: dict) -> None:
         self.net.load_state_dict(weights)
 
+    def get_ema_weights(self) -> dict | None:
+        """The EMA critic's weights (``None`` without one)."""
+        if self.ema_net is None:
+            return None
+        return {k: v.detach().cpu().clone() for k, v in self.ema_net.state_dict().items()}
+
+    def set_ema_weights(self, weights: dict | None) -> None:
+        """Load the EMA critic (``None``: restart it as a copy of the online critic)."""
+        if self.ema_net is not None:
+            self.ema_net.load_state_dict(weights if weights is not None else self.net.state_dict())
+
     def score(self, images: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        """The online critic's raw scores (B,), with autograd."""
         return self.net(images, targets if self.conditional else None)
 
+    @torch.no_grad()
+    def value(self, images: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        """The policy's reward for ``images`` (B,): :func:`synth.critic.critic_value` of the
+        scores of the EMA critic when there is one, else of the online critic (evaluated
+        without a power iteration, so scoring leaves its spectral-norm state unchanged)."""
+        net = self.ema_net if self.ema_net is not None else self.net
+        was_training = net.training
+        net.eval()
+        try:
+            scores = net(images, targets if self.conditional else None)
+        finally:
+            net.train(was_training)
+        return critic_value(self.loss_kind, scores)
+
     def update(self, real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor | None) -> dict:
-        """One critic step. Conditional: real pairs are (x, x), fake pairs (x, rendering)."""
+        """One critic step. Conditional: real pairs are (x, x), fake pairs (x, rendering).
+        Returns the loss, the mean scores of real and fake, and the penalties computed."""
         real, fake = real.to(self.device), fake.to(self.device)
         cond = targets.to(self.device) if self.conditional else None
         d_real, d_fake = self.net(real, cond), self.net(fake, cond)
-        eps = torch.rand(real.shape[0], 1, 1, 1, device=self.device)
-        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        grad, = torch.autograd.grad(self.net(mixed, cond).sum(), mixed, create_graph=True)
-        gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-        loss = d_fake.mean() - d_real.mean() + self.gp_weight * gp
+        loss = critic_loss(self.loss_kind, d_real, d_fake)
+        out = {}
+        if self.gp_weight > 0:
+            gp = gradient_penalty(lambda x: self.net(x, cond), real, fake)
+            loss = loss + self.gp_weight * gp
+            out["gp"] = gp.item()
+        if self.centre > 0:
+            centre = d_real.mean() ** 2
+            loss = loss + self.centre * centre
+            out["d_centre"] = centre.item()
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return {"d_loss": loss.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "gp": gp.item()}
+        if self.ema_net is not None:
+            ema_update(self.ema_net, self.net, self.ema)
+        return {"d_loss": loss.item(), "d_real": d_real.mean().item(),
+                "d_fake": d_fake.mean().item(), **out}
 
 
 class PolicyLearner:
-    """A2C on trajectories: returns from the final reward, a value baseline, an entropy bonus."""
+    """A2C on trajectories: returns from the final (or per-step) reward, a value baseline, an
+    entropy bonus."""
 
     def __init__(self, spec: ActionSpec, policy_config: PolicyConfig, lr: float = 1e-4,
                  entropy_coef: float = 0.01, value_coef: float = 0.5, discount: float = 0.99,
@@ -199,13 +252,19 @@ class PolicyLearner:
             return own.log_prob, own.entropy, own.value
         return self.evaluate(traj)
 
-    def loss(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False):
+    def loss(self, traj: Trajectory, reward: torch.Tensor, value_only: bool = False):
         """The A2C loss of one trajectory and its parts (see :meth:`update`)."""
-        traj, final_reward = traj.to(self.device), final_reward.to(self.device)
+        traj, reward = traj.to(self.device), reward.to(self.device)
         logp, ent, value = self.scores(traj)
         T = logp.shape[0]
-        powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32, device=self.device)  # (T,)
-        returns = powers[:, None] * final_reward[None, :]                              # (T, B)
+        if reward.dim() == 1:  # the final reward only: G_t = discount^(T-1-t) · R
+            powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32, device=self.device)
+            returns = powers[:, None] * reward[None, :]                                # (T, B)
+        else:
+            if reward.shape != logp.shape:
+                raise ValueError(f"per-step rewards must be (T, B) = {tuple(logp.shape)}, "
+                                 f"got {tuple(reward.shape)}")
+            returns = discounted_returns(reward, self.discount)
         advantage = returns - value
         policy_loss = -(logp * advantage.detach()).mean()
         value_loss = 0.5 * (advantage ** 2).mean()
@@ -215,10 +274,11 @@ class PolicyLearner:
             loss = self.value_coef * value_loss
         return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
-    def update(self, traj: Trajectory, final_reward: torch.Tensor, value_only: bool = False) -> dict:
-        """One A2C step. ``final_reward`` (B,) is the reward at the last step. ``value_only``
-        trains just the baseline (a warm-up after pretraining, whose value head is untrained)."""
-        loss, parts = self.loss(traj, final_reward, value_only)
+    def update(self, traj: Trajectory, reward: torch.Tensor, value_only: bool = False) -> dict:
+        """One A2C step. ``reward``: (B,) the reward at the last step, or (T, B) a reward per
+        step (temporal credit). ``value_only`` trains just the baseline (a warm-up after
+        pretraining, whose value head is untrained)."""
+        loss, parts = self.loss(traj, reward, value_only)
         policy_loss, value_loss, entropy = parts["policy_loss"], parts["value_loss"], parts["entropy"]
         self.opt.zero_grad()
         loss.backward()

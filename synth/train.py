@@ -1,14 +1,22 @@
-"""SPIRAL training, readable top to bottom: A2C policy + WGAN-GP discriminator.
+"""SPIRAL training, readable top to bottom: A2C policy + a critic (WGAN-GP by default).
 
     spiral train --config configs/mnist.toml [--resume] [--set key=value ...]
 
 1. Roll out ``batch`` episodes per worker with the current policy (raster interpreter by
    default; ``interpreter = "mypaint"`` selects real libmypaint).
-2. Reward at the last step: the critic's score of (target, canvas) (``reward = "discriminator"``)
+2. Reward at the last step: the critic's value of (target, canvas) (``reward = "discriminator"``)
    or ``-MSE`` to the target (``reward = "mse"``), times ``reward_scale``, plus SPIRAL's
    penalties (``stroke_penalty`` per new stroke sequence, ``blank_penalty`` for a blank canvas).
+   The critic's stabilisers (:mod:`synth.critic`, each a config switch, off by default):
+   ``reward_norm`` standardises its value by running statistics, ``temporal_credit`` rewards
+   every step by the change of the value of the canvas, ``critic_ema`` takes rewards from a
+   moving average of the critic.
 3. A2C update of the policy (advantage against the value baseline, entropy bonus).
-4. WGAN-GP critic updates on final canvases from a replay buffer of the last 20 batches.
+4. ``d_steps`` critic updates on final canvases from a replay buffer of the last
+   ``replay_batches`` batches (``critic_loss``: WGAN-GP, the standard GAN loss or hinge;
+   ``spectral_norm``; ``critic_centre``). metrics.jsonl logs the critic's mean score of real
+   and fake images (``d_real``, ``d_fake``), the penalties (``gp``, ``d_centre``), the
+   reward's statistics and the policy's entropy every update.
 
 Embedded by default: every role runs in this process. ``synth.distributed`` runs the same
 loop with the same classes as Ray actors.
@@ -30,10 +38,11 @@ from spiral_dsl.io import write_atomic
 from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
+from .critic import RunningNorm, temporal_credit
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 from .rollout import from_uint8
 
-__all__ = ["train", "LocalWorkers", "final_reward", "load_targets"]
+__all__ = ["train", "LocalWorkers", "final_reward", "rewards", "load_targets"]
 
 
 class LocalWorkers:
@@ -81,17 +90,50 @@ def load_targets(config: TrainConfig):
     return images
 
 
-def final_reward(rl, traj, critic: DiscriminatorLearner) -> torch.Tensor:
-    """(B,) reward at the last step, penalties included (``rl``: the :class:`RLConfig`)."""
+def final_reward(rl, traj, critic: DiscriminatorLearner, norm: RunningNorm | None = None) -> torch.Tensor:
+    """(B,) reward at the last step, penalties included (``rl``: the :class:`RLConfig`).
+    With ``norm`` (``reward = "discriminator"``) the critic's value is standardised by it
+    (after folding this batch in, :class:`synth.critic.RunningNorm`)."""
+    return rewards(rl, traj, critic, norm)[0]
+
+
+def rewards(rl, traj, critic: DiscriminatorLearner, norm: RunningNorm | None = None):
+    """The policy's reward of a trajectory and what to log of it: ``(reward, metrics)``.
+
+    ``reward`` is (B,) at the last step, or (T, B) per step with ``rl.temporal_credit``
+    (:func:`synth.critic.temporal_credit` of the value of every canvas). The critic's value
+    ``R`` (:meth:`DiscriminatorLearner.value`) of the final canvases updates ``norm``, which
+    then standardises every value; then ``reward_scale``; then SPIRAL's penalties at the last
+    step. ``metrics``: the value's batch mean/deviation before (``reward_raw_*``) and after
+    (``reward_norm_*``) normalisation and scaling, and ``norm``'s running statistics."""
     final, targets = traj.final, from_uint8(traj.targets)
+    metrics = {}
     if rl.reward == "mse":
-        reward = -((final - targets) ** 2).flatten(1).mean(1)
+        reward = -((final - targets) ** 2).flatten(1).mean(1) * rl.reward_scale
     else:
-        with torch.no_grad():
-            reward = critic.score(final, targets)
-    reward = reward * rl.reward_scale
-    reward = reward + rl.stroke_penalty * traj.new_sequences + rl.blank_penalty * traj.blank.float()
-    return reward
+        if rl.temporal_credit:   # the critic's value of each canvas (T+1, B), one batch per step
+            values = torch.stack([critic.value(from_uint8(c), targets) for c in traj.canvases])
+        else:
+            values = critic.value(final, targets)[None]                        # (1, B)
+        raw = values[-1]
+        if norm is not None:
+            norm.update(raw)
+            values = norm.normalise(values)
+            if norm.mode != "none":
+                metrics.update(norm_mean=norm.mean, norm_std=norm.std)
+        values = values * rl.reward_scale
+
+        def std(x):  # the batch's deviation (0 for a batch of one)
+            return x.std().item() if x.numel() > 1 else 0.0
+        metrics.update(reward_raw_mean=raw.mean().item(), reward_raw_std=std(raw),
+                       reward_norm_mean=values[-1].mean().item(), reward_norm_std=std(values[-1]))
+        reward = temporal_credit(values) if rl.temporal_credit else values[0]
+    penalties = rl.stroke_penalty * traj.new_sequences + rl.blank_penalty * traj.blank.float()
+    if reward.dim() == 2:
+        reward = torch.cat([reward[:-1], (reward[-1] + penalties)[None]])
+    else:
+        reward = reward + penalties
+    return reward, metrics
 
 
 def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
@@ -123,7 +165,11 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     learner = PolicyLearner(spec, config.policy, rl.policy_lr, rl.entropy_coef,
                             rl.value_coef, rl.discount, device=device)
     critic = DiscriminatorLearner(run.canvas, config.policy.conditional, critic_cfg.d_lr,
-                                  channels=config.policy.channels, device=device)
+                                  gp_weight=critic_cfg.gp_weight, channels=config.policy.channels,
+                                  device=device, loss=critic_cfg.critic_loss,
+                                  spectral_norm=critic_cfg.spectral_norm, ema=critic_cfg.critic_ema,
+                                  centre=critic_cfg.critic_centre)
+    norm = RunningNorm(rl.reward_norm, rl.reward_norm_decay)
     replay = ReplayBuffer(critic_cfg.replay_batches, seed=run.seed)
     start, elapsed, resumed = 0, 0.0, False
     last = out / "checkpoint.pt"
@@ -134,6 +180,9 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
         learner.opt.load_state_dict(state["policy_opt"])
         critic.net.load_state_dict(state["critic"])
         critic.opt.load_state_dict(state["critic_opt"])
+        critic.set_ema_weights(state.get("critic_ema"))     # absent: older checkpoint, or off
+        if "reward_norm" in state:
+            norm.load_state_dict(state["reward_norm"])
         start, elapsed = state["update"], state["elapsed"]
         learner.version = start
         torch.set_rng_state(state["torch_rng"])
@@ -154,6 +203,8 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
         ckpt.save_atomic({"model": ckpt.model_record(learner.policy, run=run.name, update=update),
                           "policy_opt": learner.opt.state_dict(), "critic": critic.get_weights(),
                           "critic_opt": critic.opt.state_dict(), "update": update,
+                          **({"critic_ema": critic.get_ema_weights()} if critic.ema_net is not None else {}),
+                          **({"reward_norm": norm.state_dict()} if norm.mode != "none" else {}),
                           "elapsed": time.perf_counter() - t0, "torch_rng": torch.get_rng_state(),
                           "args": json.dumps(config.flat())}, last)
 
@@ -168,11 +219,13 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
                     metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1
                     continue
                 traj = traj.to(device)
-                reward = final_reward(rl, traj, critic)
+                reward, reward_metrics = rewards(rl, traj, critic, norm)
                 metrics = learner.update(traj, reward, value_only=update <= rl.value_warmup)
                 replay.add(traj.targets, traj.canvases[-1])
                 mse = ((traj.final - from_uint8(traj.targets)) ** 2).flatten(1).mean(1)
-                metrics.update(reward=reward.mean().item(), mse=mse.mean().item())
+                # reward: the mean episode return (the final reward, or the per-step rewards' sum)
+                episode = reward.sum(0) if reward.dim() == 2 else reward
+                metrics.update(reward=episode.mean().item(), mse=mse.mean().item(), **reward_metrics)
                 if rl.reward == "discriminator":
                     for _ in range(critic_cfg.d_steps):
                         real_targets, fakes = replay.sample(critic_cfg.d_batch)
