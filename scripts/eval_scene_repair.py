@@ -13,8 +13,7 @@ import random
 from spiral_dsl.actions import ActionSpec
 from synth.data import random_scenes
 from synth.mcmc import SCENE_SLOTS
-from synth.scene_eval import held_out_scenes
-from synth.scene_repair import evaluate_repair
+from synth.scene_eval import evaluate_repair, held_out_scenes
 
 
 def perturb_each(spec, scene, rng):

@@ -375,8 +375,8 @@ def _eval_scenes(args, ev) -> dict:
                                 samples=args.samples or 4, budget=args.budget or 300,
                                 mcmc_multiples=[int(m) for m in parts],
                                 threads=args.threads, quiet=args.quiet)
-    print(f"{'method':<22} {'exact':>7} {'cell±1':>7} {'extra/scene':>11} {'MSE':>8} {'calls':>7} {'s/scene':>8}")
+    print(f"{'method':<27} {'exact':>7} {'cell±1':>7} {'extra/scene':>11} {'MSE':>8} {'calls':>7} {'s/scene':>8}")
     for r in result["rows"]:
-        print(f"{r['method']:<22} {r['exact_fraction']:7.3f} {r['near_fraction']:7.3f} {r['extra_per_scene']:11.2f} "
+        print(f"{r['method']:<27} {r['exact_fraction']:7.3f} {r['near_fraction']:7.3f} {r['extra_per_scene']:11.2f} "
               f"{r['mean_mse']:8.5f} {r['mean_renderer_calls']:7.0f} {r['seconds_per_scene']:8.3f}")
     return result

@@ -133,8 +133,7 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
     (``quiet=False``, on a terminal) counts the rows."""
     import torch
 
-    from .scene_eval import evaluate_mcmc, evaluate_policy, held_out_scenes
-    from .scene_repair import evaluate_repair
+    from .scene_eval import evaluate_mcmc, evaluate_policy, evaluate_repair, held_out_scenes
     from .synthesize import load_policy
 
     _positive("count", count)

@@ -20,7 +20,8 @@ from spiral_dsl.errors import SplRangeError, SplTypeError
 
 from .mcmc import SCENE_SLOTS, SceneRenderer, mcmc
 
-__all__ = ["TRAINING_SEEDS_BELOW", "object_recovery", "held_out_scenes", "evaluate_mcmc", "evaluate_policy"]
+__all__ = ["TRAINING_SEEDS_BELOW", "object_recovery", "held_out_scenes", "evaluate_mcmc",
+           "evaluate_policy", "evaluate_repair"]
 
 TRAINING_SEEDS_BELOW = 10_000
 
@@ -173,6 +174,31 @@ def evaluate_policy(policy, scenes, samples: int, seed: int = 0, method: str = "
         actions, error, calls = _invert(policy, target, samples, seed + k, method, budget)
         records.append((object_recovery(true, actions, grid=grid), error, calls))
     return _aggregate(records, time.perf_counter() - start, samples=samples)
+
+
+def evaluate_repair(spec: ActionSpec, scenes, starts, *, budget: int = 600,
+                    propose=None) -> dict[str, float]:
+    """:func:`synth.scene_repair.repair` from ``starts[k]`` on scene ``k`` of ``scenes`` =
+    ``(actions lists, targets)`` (as from :func:`held_out_scenes`), aggregated like
+    :func:`evaluate_policy`, plus ``budget`` and ``max_renderer_calls``."""
+    from .scene_repair import repair
+
+    _check_scenes(scenes)
+    truths, targets = scenes
+    if len(starts) != len(truths):
+        raise SplRangeError(f"{len(truths)} scenes and {len(starts)} starts: expected one start "
+                            "per scene")
+    grid = spec.settings["grid"]
+    renderer = SceneRenderer(spec, size=np.asarray(targets[0]).shape[0])
+    records = []
+    start = time.perf_counter()
+    for true, target, init in zip(truths, targets, starts):
+        result = repair(np.asarray(target), init, spec, budget=budget, propose=propose,
+                        renderer=renderer)
+        records.append((object_recovery(true, result.actions, grid=grid), result.mse,
+                        result.renderer_calls))
+    return _aggregate(records, time.perf_counter() - start, budget=budget,
+                      max_renderer_calls=max(r[2] for r in records))
 
 
 def _invert(policy, target, samples, seed, method, budget) -> tuple[list, float, int]:

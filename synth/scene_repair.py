@@ -51,7 +51,7 @@ from .mcmc import (
 )
 from .scene_reading import COLOURS, EPS, reader
 
-__all__ = ["RepairResult", "repair", "evaluate_repair", "BIRTH_TRIES", "RELOCATE_TRIES"]
+__all__ = ["RepairResult", "repair", "BIRTH_TRIES", "RELOCATE_TRIES"]
 
 BIRTH_TRIES = 8          # placements rendered per birth region
 RELOCATE_TRIES = 3       # cells tried when an object jumps to an unexplained region
@@ -400,41 +400,3 @@ def repair(target: np.ndarray, actions, spec: ActionSpec, *, budget: int = 600,
     return RepairResult(actions=[dict(a) for a in search.state], mse=search.sq / pixels,
                         renderer_calls=search.calls,
                         trace=np.asarray(search.trace, dtype=np.float64) / pixels)
-
-
-def evaluate_repair(spec: ActionSpec, scenes, starts, *, budget: int = 600,
-                    propose: Propose | None = None) -> dict[str, float]:
-    """:func:`repair` from ``starts[k]`` on scene ``k`` of ``scenes`` = ``(actions lists,
-    targets)`` (as from :func:`synth.scene_eval.held_out_scenes`), aggregated: fractions over
-    all true objects (:func:`synth.scene_eval.object_recovery`), ``scene_exact_fraction`` (every
-    object exact, none extra), mean MSE, mean renderer calls and wall seconds per scene."""
-    import time
-
-    from .scene_eval import object_recovery
-
-    truths, targets = scenes
-    if not len(truths) == len(targets) == len(starts) > 0:
-        raise SplRangeError(f"{len(truths)} scenes, {len(targets)} targets and {len(starts)} "
-                            "starts: expected the same number, at least 1")
-    grid = spec.settings["grid"]
-    renderer = SceneRenderer(spec, size=np.asarray(targets[0]).shape[0])
-    totals = {"objects": 0, "exact": 0, "near": 0, "extra": 0}
-    perfect, mses, calls = 0, [], []
-    start = time.perf_counter()
-    for true, target, init in zip(truths, targets, starts):
-        result = repair(np.asarray(target), init, spec, budget=budget, propose=propose,
-                        renderer=renderer)
-        counts = object_recovery(true, result.actions, grid=grid)
-        for key in totals:
-            totals[key] += counts[key]
-        perfect += counts["exact"] == counts["objects"] and counts["extra"] == 0
-        mses.append(result.mse)
-        calls.append(result.renderer_calls)
-    n = len(truths)
-    return {"scenes": n, "objects": totals["objects"], "budget": budget,
-            "exact_fraction": totals["exact"] / totals["objects"],
-            "near_fraction": totals["near"] / totals["objects"],
-            "extra_per_scene": totals["extra"] / n, "scene_exact_fraction": perfect / n,
-            "mean_mse": float(np.mean(mses)), "mean_renderer_calls": float(np.mean(calls)),
-            "max_renderer_calls": int(np.max(calls)),
-            "seconds_per_scene": (time.perf_counter() - start) / n}

@@ -8,8 +8,8 @@ from spiral_dsl.actions import ActionSpec
 from spiral_dsl.errors import SplError, SplRangeError, SplTypeError
 from synth.data import random_scenes
 from synth.mcmc import SCENE_SLOTS, SceneRenderer
-from synth.scene_eval import held_out_scenes
-from synth.scene_repair import RepairResult, evaluate_repair, repair
+from synth.scene_eval import evaluate_repair, held_out_scenes
+from synth.scene_repair import RepairResult, repair
 
 SPEC = ActionSpec.for_domain("scene", {"canvas": 64, "grid": 16, "objects": 5})
 RENDER = SceneRenderer(SPEC)
