@@ -30,7 +30,7 @@ def main() -> None:
     from spiral_dsl.actions import ActionSpec
     from synth.mcmc import SceneRenderer
     from synth.scene_eval import held_out_scenes
-    from synth.synthesize import default_checkpoint, load_policy, synthesize
+    from synth.synthesize import load_policy, synthesize
 
     torch.set_num_threads(1)
     spent = {"policy": 0.0, "render": 0.0}
@@ -71,7 +71,7 @@ def main() -> None:
     total = sum(seconds)
     write_result("bench_scene", {
         "what": "synthesize(image, domain='scene'), default method (policy+refine), one thread",
-        "checkpoint": str(args.checkpoint or default_checkpoint("scene")),
+        "checkpoint": args.checkpoint or "synth/checkpoints/scenes.pt (shipped)",
         "scenes": len(targets), "held_out_seed": 12345,
         "median_s": float(np.median(seconds)), "mean_s": float(np.mean(seconds)),
         "p90_s": float(np.percentile(seconds, 90)), "max_s": float(np.max(seconds)),
