@@ -93,7 +93,8 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_learning_command(cmd_synthesize))
 
     p = sub.add_parser("sample", help="programs drawn by an unconditional policy")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", default=None,
+                   help="default: the shipped unconditional digit painter")
     p.add_argument("-n", "--count", type=positive_int, default=16)
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -302,10 +303,10 @@ def cmd_sample(args) -> int:
 
     from spiral_dsl.io import save_image
 
-    from .synthesize import generate
+    from .synthesize import sample
+    programs = sample(args.count, seed=args.seed, checkpoint=args.checkpoint)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    programs = generate(args.checkpoint, args.count, args.seed)
     images = []
     for k, program in enumerate(programs):
         program.save(out / f"sample{k:02d}.spl")

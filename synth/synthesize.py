@@ -53,7 +53,7 @@ from .batch_env import BatchEnv
 from .data import to_target
 from .rollout import sample_episode
 
-__all__ = ["synthesize", "generate", "default_checkpoint", "load_policy", "METHODS",
+__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS",
            "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "mcmc")
@@ -126,8 +126,10 @@ def torch_threads(threads: int):
 
 
 def default_checkpoint(domain: str = "paint") -> Path:
-    """The checkpoint that ships with the package for ``domain``."""
-    name = {"paint": "mnist.pt", "scene": "scenes.pt"}[domain]
+    """The checkpoint that ships with the package for ``domain`` (``"unconditional"``: the
+    unconditional digit painter that :func:`sample` uses)."""
+    name = {"paint": "mnist.pt", "scene": "scenes.pt",
+            "unconditional": "mnist_unconditional.pt"}[domain]
     return Path(__file__).resolve().parent / "checkpoints" / name
 
 
@@ -159,15 +161,29 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
     return programs
 
 
-def generate(checkpoint, count: int = 16, seed: int = 0) -> list[Program]:
-    """``count`` programs sampled from an unconditional policy (``conditional = false``)."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise SplRangeError(f"count={count!r} must be an integer >= 1")
-    policy, _ = load_policy(checkpoint)
-    if policy.config.conditional:
-        raise SplRangeError(f"checkpoint {checkpoint} is a conditional policy: use synthesize(image)")
-    size = policy.spec.settings["canvas"]
-    return policy_candidates(policy, np.ones((size, size, 3), np.float32), count, seed)
+#: The most programs one :func:`sample` call draws (each is a policy episode and a render).
+MAX_SAMPLES = 4096
+
+
+def sample(count: int = 16, *, seed: int = 0, checkpoint=None, threads: int = 1) -> list[Program]:
+    """``count`` programs drawn from an unconditional policy (``conditional = false``): the
+    shipped digit painter (``synth/checkpoints/mnist_unconditional.pt``, trained by
+    ``spiral train --config configs/mnist_unconditional.toml``) unless ``checkpoint`` names
+    another. The same ``seed`` gives the same programs."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SAMPLES:
+        raise SplRangeError(f"count={count!r} is out of range: an integer in [1, {MAX_SAMPLES}]")
+    path = Path(checkpoint) if checkpoint else default_checkpoint("unconditional")
+    if not path.is_file():
+        raise ckpt.CheckpointError(f"checkpoint {path} does not exist" + (
+            "" if checkpoint else ": train it with `spiral train --config "
+            "configs/mnist_unconditional.toml` and copy its model.pt there"))
+    with torch_threads(threads):
+        policy, _ = load_policy(path)
+        if policy.config.conditional:
+            raise SplRangeError(f"checkpoint {path} is a conditional policy: use "
+                                "synthesize(image)")
+        size = policy.spec.settings["canvas"]
+        return policy_candidates(policy, np.ones((size, size, 3), np.float32), count, seed)
 
 
 def _first_in_each_cell(spec, program: Program) -> Program:
