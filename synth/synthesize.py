@@ -225,8 +225,8 @@ def synthesize(target, *, domain: str = "paint", method: str | None = None, chec
     """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
 
     ``method`` defaults to the domain's best (paint ``"policy"``, scenes ``"policy+refine"``);
-    ``samples`` to 16 (paint) or 1 (scenes: the greedy scene, then repair); ``budget`` (renderer calls) to 1,000 for
-    ``"mcmc"`` and 300 for the scene repair.
+    ``samples`` to 16 (paint) or 1 (scenes: the greedy scene, then repair); ``budget``
+    (renderer calls) to 1,000 for ``"mcmc"`` and 300 for the scene repair.
     ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes.
     ``invert``: None (paint: invert light-on-dark images, detected from the border; scenes:
     never), True or False. ``threads``: torch threads while it runs (default 1). Warns
