@@ -21,61 +21,88 @@ import numpy as np
 import torch
 
 from .mcmc import SCENE_SLOTS, SceneRenderer
+from .scene_net import ATTRIBUTES
 
-__all__ = ["policy_scenes", "policy_proposals", "invert_scene", "SceneInversion"]
+__all__ = ["Episodes", "run_episodes", "policy_scenes", "policy_proposals", "invert_scene",
+           "SceneInversion"]
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(image, np.float32).transpose(2, 0, 1)))[None]
 
 
-def _objects(step, rows) -> list[dict[str, int]]:
-    return [{s: int(step.actions[s][r]) for s in SCENE_SLOTS} for r in rows]
+@dataclass
+class Episodes:
+    """A batch of scene episodes. Recorded steps, flattened over (episode, step): ``target``,
+    ``canvas`` (N, 3, H, W); ``used`` (N, grid²); ``choice`` (N,) a cell or grid² for stop;
+    ``attributes`` slot → (N,); ``episode`` (N,) the row each step belongs to. Per episode:
+    ``scenes`` the final action lists, ``images`` their renders, ``errors`` their MSE."""
+    target: torch.Tensor
+    canvas: torch.Tensor
+    used: torch.Tensor
+    choice: torch.Tensor
+    attributes: dict
+    episode: torch.Tensor
+    scenes: list
+    images: list
+    errors: np.ndarray
 
 
 @torch.no_grad()
+def run_episodes(policy, targets: np.ndarray, render: SceneRenderer, greedy: bool,
+                 generator: torch.Generator | None = None, temperature: float = 1.0,
+                 blank: np.ndarray | None = None) -> Episodes:
+    """One episode per target (B, H, W, 3): the policy places objects (greedy, or sampled with
+    ``generator`` at ``temperature``) until it stops or the scene holds ``objects``, every
+    canvas rendered by ``render``. ``blank``: the empty table's render, if already made."""
+    b, objects = len(targets), policy.spec.settings["objects"]
+    target_t = torch.cat([_tensor(t) for t in targets])
+    blank = render([]) if blank is None else blank
+    images, scenes = [blank] * b, [[] for _ in range(b)]
+    used = torch.zeros(b, policy.grid ** 2, dtype=torch.bool)
+    steps: list[tuple] = []
+    alive = list(range(b))
+    while alive:
+        rows = torch.tensor(alive)
+        canvas = torch.cat([_tensor(images[r]) for r in alive])
+        step = policy.act(target_t[rows], canvas, used[rows], greedy=greedy, generator=generator,
+                          temperature=temperature)
+        choice = torch.where(step.stop, torch.full_like(step.actions["cell"], policy.grid ** 2),
+                             step.actions["cell"])
+        steps.append((rows, canvas, used[rows].clone(), choice,
+                      {s: step.actions[s] for s in ATTRIBUTES}))
+        still = []
+        for j, r in enumerate(alive):
+            if bool(step.stop[j]):
+                continue
+            scenes[r].append({s: int(step.actions[s][j]) for s in SCENE_SLOTS})
+            used[r, scenes[r][-1]["cell"]] = True
+            images[r] = render(scenes[r])
+            if len(scenes[r]) < objects:   # a full scene is done: no choice is left to make
+                still.append(r)
+        alive = still
+    errors = np.array([float(np.mean((images[r] - targets[r]) ** 2)) for r in range(b)])
+    rows = torch.cat([s[0] for s in steps])
+    return Episodes(target_t[rows], torch.cat([s[1] for s in steps]),
+                    torch.cat([s[2] for s in steps]), torch.cat([s[3] for s in steps]),
+                    {a: torch.cat([s[4][a] for s in steps]) for a in ATTRIBUTES}, rows, scenes,
+                    images, errors)
+
+
 def policy_scenes(policy, target: np.ndarray, samples: int = 1, seed: int = 0,
                   renderer: SceneRenderer | None = None, temperature: float = 1.0
                   ) -> tuple[list[list[dict[str, int]]], list[np.ndarray]]:
     """``samples`` scenes (action dicts) from the policy for ``target`` (H×W×3 in [0, 1]) and
-    their final renders."""
-    spec = policy.spec
-    render = renderer or SceneRenderer(spec)
-    g2 = spec.settings["grid"] ** 2
-    gen = torch.Generator().manual_seed(seed)
-    target_t = _tensor(target)
+    their final renders: the greedy episode, then ``samples - 1`` sampled ones."""
+    render = renderer or SceneRenderer(policy.spec)
+    target = np.asarray(target, np.float32)
     blank = render([])
-    scenes: list[list[dict[str, int]]] = [[] for _ in range(samples)]
-    images = [blank] * samples
-    used = torch.zeros(samples, g2, dtype=torch.bool)
-    alive = list(range(samples))
-    for _ in range(spec.settings["objects"]):
-        if not alive:
-            break
-        canvas = torch.cat([_tensor(images[r]) for r in alive])
-        greedy_rows = [k for k, r in enumerate(alive) if r == 0]
-        sampled_rows = [k for k, r in enumerate(alive) if r != 0]
-        chosen: dict[int, dict | None] = {}
-        for rows, greedy in ((greedy_rows, True), (sampled_rows, False)):
-            if not rows:
-                continue
-            index = torch.tensor(rows)
-            step = policy.act(target_t.expand(len(rows), -1, -1, -1), canvas[index],
-                              used[[alive[k] for k in rows]], greedy=greedy, generator=gen,
-                              temperature=temperature)
-            for j, (k, obj) in enumerate(zip(rows, _objects(step, range(len(rows))))):
-                chosen[alive[k]] = None if bool(step.stop[j]) else obj
-        still = []
-        for r in alive:
-            obj = chosen[r]
-            if obj is None:
-                continue
-            scenes[r].append(obj)
-            used[r, obj["cell"]] = True
-            images[r] = render(scenes[r])
-            still.append(r)
-        alive = still
-    return scenes, images
+    runs = [run_episodes(policy, target[None], render, greedy=True, blank=blank)]
+    if samples > 1:
+        runs.append(run_episodes(policy, np.repeat(target[None], samples - 1, 0), render,
+                                 greedy=False, generator=torch.Generator().manual_seed(seed),
+                                 temperature=temperature, blank=blank))
+    return [s for r in runs for s in r.scenes], [im for r in runs for im in r.images]
 
 
 @torch.no_grad()

@@ -46,6 +46,7 @@ from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
 from .mcmc import SceneRenderer
+from .pretrain import _python_rng
 from .scene_data import scene_examples
 from .scene_net import ScenePolicy
 from .scene_rl import rl_update as rl_update_step
@@ -184,11 +185,6 @@ def _progress(run):
         if run.progress:
             print(f"\rrendering training scenes {done}/{total}", end="", file=sys.stderr)
     return progress
-
-
-def _python_rng(state):
-    """``random.Random.getstate()`` after a round trip through a checkpoint (lists → tuples)."""
-    return tuple(tuple(x) if isinstance(x, list) else x for x in state)
 
 
 @torch.no_grad()
