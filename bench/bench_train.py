@@ -132,39 +132,46 @@ def bench_loop(batch: int, updates: int, thread_counts: list[int]) -> dict:
     return out
 
 
-def bench_synthesize(images: int) -> dict:
-    from dataclasses import replace
-
+def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: int = 2) -> dict:
+    """``synthesize(image)`` (16 policy samples, one thread, tidy included) per checkpoint over
+    ``images`` evaluation digits, the rows alternating image by image (same load): median
+    seconds and mean MSE (real libmypaint). ``today`` reruns the shipped checkpoint as
+    ``synthesize`` was when issue 17 was filed: every one of the 16 candidates rendered by
+    libmypaint (``VERIFY = 16``)."""
+    from synth import synthesize as synth_module
     from synth.data import load_set
-    from synth.nets import Policy
-    from synth.synthesize import load_policy, policy_candidates, synthesize, torch_threads
+    from synth.evaluate import spread
     digits = load_set("mnist-eval", size=64)[0]
-    digits = digits[:: max(1, len(digits) // images)][:images]
-    synthesize(digits[0], invert=False)                         # warm-up: load, first batch
-    seconds = []
-    for k, image in enumerate(digits):
-        t = time.perf_counter()
-        synthesize(image, invert=False, seed=k)
-        seconds.append(time.perf_counter() - t)
-    shipped, _ = load_policy(None, "paint")
-    torch.manual_seed(0)
-    lean = Policy(shipped.spec, replace(shipped.config, arch="lean")).eval()
-    sampling = {}
-    with torch_threads(1):
-        for name, policy in (("spiral_shipped", shipped), ("lean_untrained", lean)):
-            policy_candidates(policy, digits[0], 16, 0)         # warm-up
-            times = []
+    digits = digits[spread(len(digits), images)]
+    rows = {"today (shipped, verify 16)": (None, 16), **{name: (path, synth_module.VERIFY)
+                                                         for name, path in checkpoints.items()}}
+    seconds = {name: [] for name in rows}
+    errors = {name: [] for name in rows}
+    default_verify = synth_module.VERIFY
+    try:
+        for name, (path, verify) in rows.items():                    # warm-up: load, first batch
+            synth_module.VERIFY = verify
+            synth_module.synthesize(digits[0], invert=False, checkpoint=path)
+        for _ in range(rounds):
             for k, image in enumerate(digits):
-                t = time.perf_counter()
-                policy_candidates(policy, image, 16, k)
-                times.append(time.perf_counter() - t)
-            sampling[name] = round(float(np.median(times)), 3)
-    return {"synthesize_seconds_median": round(float(np.median(seconds)), 3),
-            "synthesize_seconds": [round(s, 3) for s in seconds],
-            "policy_sampling_seconds_median": sampling,
-            "lean_over_spiral_sampling_speed": round(sampling["spiral_shipped"] / sampling["lean_untrained"], 2),
-            "note": "synthesize: shipped checkpoint (spiral), 16 samples, one thread; "
-                    "policy_sampling: policy_candidates only (16 episodes of 19 steps)"}
+                for name, (path, verify) in rows.items():
+                    synth_module.VERIFY = verify
+                    t = time.perf_counter()
+                    program = synth_module.synthesize(image, invert=False, seed=k, checkpoint=path)
+                    seconds[name].append(time.perf_counter() - t)
+                    errors[name].append(float(program.metadata["mse"]))
+    finally:
+        synth_module.VERIFY = default_verify
+    out = {name: {"seconds_median": round(float(np.median(seconds[name])), 4),
+                  "mse_mean": round(float(np.mean(errors[name][:len(digits)])), 5),
+                  "checkpoint": path or "synth/checkpoints/mnist.pt", "verify": verify}
+           for name, (path, verify) in rows.items()}
+    today = out["today (shipped, verify 16)"]["seconds_median"]
+    for row in out.values():
+        row["speedup_over_today"] = round(today / row["seconds_median"], 2)
+    return {"images": len(digits), "rounds": rounds, "rows": out,
+            "note": "synthesize(image, invert=False, seed=k): 16 samples, one thread, tidy "
+                    "included; rows alternate image by image; mse: the first round's"}
 
 
 def measure_train(config, workers_factory) -> dict:
@@ -185,6 +192,47 @@ def measure_train(config, workers_factory) -> dict:
     frames = updates * run.workers * config.rl.batch * (run.episode_length - 1)
     return {"workers": run.workers, "frames_per_s": round(frames / span, 1),
             "updates_per_s": round(updates / span, 3)}
+
+
+#: The end-to-end rows (``--train``): name → (config overrides, workers). "today" is the issue's
+#: loop: SPIRAL's network, the learner scoring every rollout again (a worker copy samples).
+TRAIN_ROWS = {
+    "spiral_1_thread_re_evaluated (today)": (["arch=spiral", "threads=1"], "re-evaluate"),
+    "spiral_2_threads_re_evaluated (today)": (["arch=spiral", "threads=2"], "re-evaluate"),
+    "lean_1_thread": (["arch=lean", "threads=1"], "default"),
+    "lean_2_threads": (["arch=lean", "threads=2"], "default"),
+    "lean_2_shards": (["arch=lean", "threads=1", "shards=2"], "default"),
+}
+
+
+def bench_train_end_to_end(batch: int, updates: int, rows: list[str]) -> dict:
+    """``train()`` itself on configs/mnist.toml (A2C, -MSE, no pretraining), ``updates`` timed
+    updates after one warm-up: env frames/s as a run sees them."""
+    from synth.train import default_workers
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        for name in rows:
+            overrides, kind = TRAIN_ROWS[name]
+            config = load_config("configs/mnist.toml", [
+                f"batch={batch}", f"updates={updates + 1}", "device=cpu", "seed=0", "progress=false",
+                "checkpoint_every=100000", "pretrain_updates=0", "value_warmup=0",
+                f"out_dir={d}/{len(out)}", *overrides])
+            targets = load_targets(config)
+            if kind == "re-evaluate":
+                factory = functools.partial(LocalWorkers, config, config.spec(), targets, single_forward=False)
+            else:
+                factory = functools.partial(default_workers, config, config.spec(), targets)
+            before = torch.get_num_threads()
+            try:
+                out[name] = {**measure_train(config, factory), "overrides": overrides}
+            finally:
+                torch.set_num_threads(before)
+            print(name, out[name], flush=True)
+    today = [v["frames_per_s"] for k, v in out.items() if "today" in k]
+    if today:
+        for k, v in out.items():
+            v["over_today_best"] = round(v["frames_per_s"] / max(today), 2)
+    return out
 
 
 def bench_ray(updates: int = 6, batch: int = 16) -> None:
@@ -213,12 +261,34 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--images", type=int, default=4, help="digits for the synthesize latency")
     ap.add_argument("--ray", action="store_true", help="also embedded vs Ray (bench_train.json)")
+    ap.add_argument("--train", nargs="*", default=None, metavar="ROW",
+                    help=f"only the end-to-end train() rows (all when none named: {list(TRAIN_ROWS)}) "
+                         "-> bench_train_end_to_end.json")
+    ap.add_argument("--train-updates", type=int, default=3, help="timed updates per end-to-end row")
+    ap.add_argument("--synthesize", nargs="*", default=None, metavar="NAME=CHECKPOINT",
+                    help="only synthesize latency: today's path, the shipped checkpoint and each "
+                         "NAME=CHECKPOINT -> bench_synthesize.json")
     args = ap.parse_args()
+    if args.train is not None:
+        rows = args.train or list(TRAIN_ROWS)
+        unknown = [r for r in rows if r not in TRAIN_ROWS]
+        if unknown:
+            ap.error(f"unknown rows {unknown}; choose from {list(TRAIN_ROWS)}")
+        result = {"benchmark": "train() end to end", "config": "configs/mnist.toml", "batch": args.batch,
+                  "episode_length": 20, "cores": 2, "updates_timed": args.train_updates,
+                  **bench_train_end_to_end(args.batch, args.train_updates, rows)}
+        write_result("bench_train_end_to_end", result)
+        return
+    if args.synthesize is not None:
+        named = dict(item.split("=", 1) for item in args.synthesize) if args.synthesize else {}
+        write_result("bench_synthesize", {"benchmark": "synthesize latency", **bench_synthesize(
+            args.images, {"shipped": None, **named})})
+        return
     t0 = time.perf_counter()
     result = {"benchmark": "training loop", "config": "configs/mnist.toml", "batch": args.batch,
               "episode_length": 20, "cores": 2}
     result.update(bench_loop(args.batch, args.updates, args.threads))
-    result["synthesize"] = bench_synthesize(args.images)
+    result["synthesize"] = bench_synthesize(args.images, {"shipped": None})
     result["bench_seconds"] = round(time.perf_counter() - t0, 1)
     write_result("bench_train_loop", result)
     if args.ray:

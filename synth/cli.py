@@ -58,7 +58,7 @@ def add_commands(sub) -> None:
     p.add_argument("--pretrain", type=int, default=None, metavar="UPDATES",
                    help="first pretrain for UPDATES steps (default: the config's pretrain_updates, "
                         "skipped when init_from is set; 0 to skip); with init_from, continue from it")
-    p.add_argument("--ray", action="store_true", help="run rollout workers as Ray actors")
+    p.add_argument("--ray", action="store_true", help="run the workers (rollout and backward pass) as Ray actors")
     p.add_argument("--address", default=None, help="an existing Ray cluster (with --ray)")
     p.add_argument("--workers", type=int, default=None, help="rollout workers (overrides config)")
     p.add_argument("--pbt", action="store_true", help="population-based training on Ray Tune")
@@ -151,6 +151,10 @@ def cmd_train(args) -> int:
         raise SplRangeError(f"--{'ray' if args.ray else 'pbt'} runs the A2C stage of "
                             "arch='spiral' or 'lean'; arch='scene' trains embedded "
                             "(synth/scene_train.py)")
+    if config.run.shards > 1 and (args.ray or args.pbt):
+        raise SplRangeError(f"shards={config.run.shards} splits updates over processes of this "
+                            f"machine; with --{'ray' if args.ray else 'pbt'} set workers (Ray "
+                            "actors) instead and shards=1")
     from . import rundir
     run = config.run
     if run.resume:

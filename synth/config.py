@@ -60,6 +60,12 @@ class RunConfig:
     ``"mujoco"`` (scenes)."""
     workers: int = 1
     """Rollout workers (Ray actors with ``--ray``, else in this process)."""
+    shards: int = 1
+    """Processes on this machine that share each A2C update (:mod:`synth.gradients`): this one
+    and ``shards - 1`` children, each rolling out ``batch / shards`` episodes and
+    back-propagating its part, one torch thread each; the learner averages the gradients (the
+    same update as one process with the whole batch). 2 uses both cores of a 2-core machine.
+    Needs ``workers = 1``, a ``batch`` divisible by it and the CPU."""
     seed: int = 0
     """Seed of torch, numpy and Python's ``random`` (same seed, same run)."""
     threads: int = 0
@@ -224,7 +230,7 @@ RULES = MappingProxyType({
     "name": _NAME, "domain": Rule(str, choices=("paint", "scene")), "targets": _NAME,
     "canvas": CHECKPOINT_SETTINGS["canvas"], "grid": CHECKPOINT_SETTINGS["grid"], "brush": _NAME,
     "episode_length": Rule(int, 2, 1000), "interpreter": Rule(str, choices=("raster", "mypaint", "mujoco")),
-    "workers": Rule(int, 1, 1024), "seed": Rule(int, 0, 2**31 - 1), "threads": Rule(int, 0, 1024),
+    "workers": Rule(int, 1, 1024), "shards": Rule(int, 1, 64), "seed": Rule(int, 0, 2**31 - 1), "threads": Rule(int, 0, 1024),
     "device": Rule(str, choices=("cpu", "cuda", "auto")), "out_dir": Rule(str, 1), "resume": Rule(bool),
     "init_from": _NAME, "checkpoint_every": Rule(int, 1), "log_every": Rule(int, 1),
     "max_seconds": Rule(float, 0), "progress": Rule(bool),
@@ -315,6 +321,19 @@ class TrainConfig:
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")
+        if run.shards > 1:
+            if rl.batch % run.shards:
+                raise ConfigError(f"{source}: batch={rl.batch} does not split into shards="
+                                  f"{run.shards} equal parts; use a batch divisible by {run.shards}")
+            if run.workers != 1:
+                raise ConfigError(f"{source}: shards={run.shards} needs workers=1 (each shard "
+                                  f"is a worker), not workers={run.workers}")
+            if run.device == "cuda":
+                raise ConfigError(f"{source}: shards={run.shards} splits the work over CPU "
+                                  "processes; with device='cuda' use shards=1")
+            if self.policy.arch == "scene":
+                raise ConfigError(f"{source}: shards={run.shards}: arch='scene' trains by "
+                                  "synth.scene_train, which does not shard; use shards=1")
         try:   # the brush and the action space, before a run writes anything
             if run.domain == "paint":
                 check_brush_name(run.brush)

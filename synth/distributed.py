@@ -1,13 +1,14 @@
 """Scale out on Ray: the roles of :mod:`synth.roles` as actors, the loop of :mod:`synth.train`.
 
-* :class:`RayWorkers` — ``RolloutWorker`` wrapped with ``ray.remote`` (outside the class), one
-  actor per worker, restarted on death (``max_restarts``): a rollout lost to a dead actor is
-  re-run after the restarted actor gets the current weights again. Weights move explicitly
-  (``ray.put`` once per update, ``set_weights`` on every actor).
-* Stale trajectories: the learner drops any trajectory more than one policy version old (no
-  importance weighting); with synchronous rollouts none are stale, and the count is logged.
-* The learners (policy and critic) stay in the driver process: on one machine that avoids
-  shipping gradients, and the loop is exactly the embedded one.
+* :class:`RayWorkers` — :class:`synth.gradients.GradientWorker` wrapped with ``ray.remote``
+  (outside the class), one actor per worker, each rolling out ``batch`` episodes and
+  back-propagating its part of the A2C loss through its own rollout (one forward pass, as in
+  the embedded loop); the driver computes the reward on the joined batch, averages the
+  gradients and takes one step (:class:`synth.gradients.GradientPool`). Weights travel with
+  every rollout call. Actors restart on death (``max_restarts``): a rollout lost to a dead
+  actor is called again; a backward pass lost with one leaves that actor's episodes out of
+  the update (``lost_shards``).
+* The learners (policy and critic) stay in the driver process; the loop is the embedded one.
 * :func:`run_pbt` — population-based training with Ray Tune's ``PopulationBasedTraining``,
   exploring ``policy_lr`` and ``entropy_coef``; exploit copies a better trial's checkpoint.
   Each member has its own discriminator (SPIRAL++'s shared critic is not implemented).
@@ -22,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from .config import TrainConfig
+from .gradients import GradientPool
 from .train import load_targets, train
 
 __all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt"]
@@ -54,77 +56,77 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
     return ray
 
 
-class RayWorkers:
-    """Rollout workers as Ray actors, with the interface of :class:`synth.train.LocalWorkers`."""
+class _RayHandle:
+    """One Ray actor running a :class:`synth.gradients.GradientWorker`, with the pool's
+    ``call``/``result`` protocol. A rollout lost to a dead actor is called again (the call
+    carries the weights, so the restarted actor is complete); a backward pass lost with it
+    raises :class:`~synth.gradients.ShardLost` (its graph died with the actor)."""
 
-    def __init__(self, config: TrainConfig, spec, targets, max_restarts: int = 3):
-        import ray
+    def __init__(self, owner: RayWorkers, actor):
+        self.owner, self.actor, self._calls = owner, actor, []
 
-        from .roles import RolloutWorker
-        # rollouts and learning alternate (synchronous A2C), so a lone actor may use every
-        # thread; OpenMP threads must sleep, not spin, between ops or they fight the learner's
-        # threads for the cores (measured: spinning made a 2-thread actor 35x slower)
-        remote = ray.remote(num_cpus=1, max_restarts=max_restarts,
-                            runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}})(RolloutWorker)
-        targets_ref = self._targets_ref = ray.put(targets)  # kept: a restarted actor re-reads it
-        run = config.run
-        self.actors = [remote.options(name=f"rollout-worker-{i}-{os.getpid()}").remote(
-            spec, config.policy, config.rl.batch, run.episode_length, targets_ref,
-            run.interpreter, run.seed + 1000 * i, max(1, config.torch_threads() // run.workers))
-            for i in range(run.workers)]
-        self.restarts = 0
-        self._weights = None
+    def call(self, name: str, *args) -> None:
+        self._calls.append((name, args, getattr(self.actor, name).remote(*args)))
 
-    def set_weights(self, weights: dict, version: int) -> None:
+    def result(self):
         import ray
         from ray.exceptions import ActorUnavailableError, RayActorError
-        ref = ray.put(weights)
-        self._weights = (ref, version)
-        pending = [a.set_weights.remote(ref, version) for a in self.actors]
-        for actor, p in zip(self.actors, pending):
-            try:
-                ray.get(p)
-            except (RayActorError, ActorUnavailableError):
-                self.restarts += 1
-                self._resend(actor, (RayActorError, ActorUnavailableError))
 
-    def rollouts(self) -> list:
-        import ray
-        from ray.exceptions import ActorUnavailableError, RayActorError
+        from .gradients import ShardLost
         lost = (RayActorError, ActorUnavailableError)
-        refs = [a.rollout.remote() for a in self.actors]
-        out = []
-        for actor, ref in zip(self.actors, refs):
-            for attempt in range(6):
-                try:
-                    out.append(ray.get(ref))
-                    break
-                except lost:
-                    if attempt == 5:
-                        raise
-                    self.restarts += 1  # the restarted actor has fresh state: resend the weights
-                    self._resend(actor, lost)
-                    ref = actor.rollout.remote()
-        return out
+        name, args, ref = self._calls.pop(0)
+        for attempt in range(6):
+            try:
+                return ray.get(ref)
+            except lost:
+                self.owner.restarts += 1
+                if name != "rollout":
+                    raise ShardLost(name) from None
+                if attempt == 5:
+                    raise
+                ref = self._retry(name, args, lost)
 
-    def _resend(self, actor, lost, timeout: float = 60.0) -> None:
+    def _retry(self, name, args, lost, timeout: float = 60.0):
+        """The call again once the restarted actor answers (it may still be starting)."""
         import time
 
         import ray
         deadline = time.monotonic() + timeout
         while True:
             try:
-                ray.get(actor.set_weights.remote(*self._weights))
-                return
+                ray.get(self.actor.set_weights.remote(*args))   # rollout's (weights, version)
+                return getattr(self.actor, name).remote(*args)
             except lost:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.2)  # still restarting
+                time.sleep(0.2)
 
     def close(self) -> None:
         import ray
-        for a in self.actors:
-            ray.kill(a)
+        ray.kill(self.actor)
+
+
+class RayWorkers(GradientPool):
+    """``run.workers`` :class:`synth.gradients.GradientWorker` actors of ``batch`` episodes
+    each; the learner (in the driver) averages their gradients into one step per update."""
+
+    def __init__(self, config: TrainConfig, spec, targets, max_restarts: int = 3):
+        import ray
+
+        from .gradients import GradientWorker
+        # rollouts and learning alternate (synchronous A2C), so a lone actor may use every
+        # thread; OpenMP threads must sleep, not spin, between ops or they fight the learner's
+        # threads for the cores (measured: spinning made a 2-thread actor 35x slower)
+        remote = ray.remote(num_cpus=1, max_restarts=max_restarts,
+                            runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}})(GradientWorker)
+        targets_ref = self._targets_ref = ray.put(targets)  # kept: a restarted actor re-reads it
+        run = config.run
+        self.actors = [remote.options(name=f"gradient-worker-{i}-{os.getpid()}").remote(
+            spec, config.policy, config.rl.batch, run.episode_length, targets_ref,
+            run.interpreter, run.seed + 1000 * i, max(1, config.torch_threads() // run.workers))
+            for i in range(run.workers)]
+        self.restarts = 0
+        super().__init__([_RayHandle(self, a) for a in self.actors], [config.rl.batch] * run.workers)
 
 
 def train_on_ray(config: TrainConfig, address: str | None = None) -> dict:

@@ -17,4 +17,5 @@ class ConfigError(SplError):
 
 class RunError(SplError):
     """A run that cannot start or continue: its ``out_dir`` is in use by another run, or
-    ``--resume`` finds nothing to resume."""
+    ``--resume`` finds nothing to resume, or a worker process it depends on failed or died
+    (:mod:`synth.gradients`; the message carries the worker's traceback)."""

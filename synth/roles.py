@@ -35,7 +35,8 @@ from .nets import Discriminator, Policy, PolicyConfig
 from .rollout import Forced, from_uint8, sample_episode, teacher_force
 from .sampler import TargetSampler
 
-__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer"]
+__all__ = ["Trajectory", "RolloutWorker", "PolicyLearner", "DiscriminatorLearner", "ReplayBuffer",
+           "a2c_loss"]
 
 
 @dataclass
@@ -253,37 +254,54 @@ class PolicyLearner:
         return self.evaluate(traj)
 
     def loss(self, traj: Trajectory, reward: torch.Tensor, value_only: bool = False):
-        """The A2C loss of one trajectory and its parts (see :meth:`update`)."""
+        """The A2C loss of one trajectory and its parts (:func:`a2c_loss`; see :meth:`update`)."""
         traj, reward = traj.to(self.device), reward.to(self.device)
-        logp, ent, value = self.scores(traj)
-        T = logp.shape[0]
-        if reward.dim() == 1:  # the final reward only: G_t = discount^(T-1-t) · R
-            powers = self.discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32, device=self.device)
-            returns = powers[:, None] * reward[None, :]                                # (T, B)
-        else:
-            if reward.shape != logp.shape:
-                raise ValueError(f"per-step rewards must be (T, B) = {tuple(logp.shape)}, "
-                                 f"got {tuple(reward.shape)}")
-            returns = discounted_returns(reward, self.discount)
-        advantage = returns - value
-        policy_loss = -(logp * advantage.detach()).mean()
-        value_loss = 0.5 * (advantage ** 2).mean()
-        entropy = ent.mean()
-        loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
-        if value_only:
-            loss = self.value_coef * value_loss
-        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        return a2c_loss(*self.scores(traj), reward, discount=self.discount, value_coef=self.value_coef,
+                        entropy_coef=self.entropy_coef, value_only=value_only)
 
     def update(self, traj: Trajectory, reward: torch.Tensor, value_only: bool = False) -> dict:
         """One A2C step. ``reward``: (B,) the reward at the last step, or (T, B) a reward per
         step (temporal credit). ``value_only`` trains just the baseline (a warm-up after
         pretraining, whose value head is untrained)."""
         loss, parts = self.loss(traj, reward, value_only)
-        policy_loss, value_loss, entropy = parts["policy_loss"], parts["value_loss"], parts["entropy"]
         self.opt.zero_grad()
         loss.backward()
+        return {**{k: v.item() for k, v in parts.items()}, **self.step(), "loss": loss.item()}
+
+    def step(self) -> dict:
+        """Clip the gradients now in the policy's ``.grad`` and take the optimiser's step (the
+        end of :meth:`update`; :class:`synth.gradients.GradientPool` fills ``.grad`` with the
+        average of its workers' gradients first). Returns the gradient norm before clipping."""
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.opt.step()
         self.version += 1
-        return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
-                "entropy": entropy.item(), "grad_norm": float(grad_norm), "loss": loss.item()}
+        return {"grad_norm": float(grad_norm)}
+
+
+def a2c_loss(logp: torch.Tensor, ent: torch.Tensor, value: torch.Tensor, reward: torch.Tensor, *,
+             discount: float, value_coef: float, entropy_coef: float, value_only: bool = False):
+    """A2C's loss from the scores (T, B) of the taken actions: ``(loss, parts)``.
+
+    Returns ``G_t`` from ``reward`` — (B,) at the last step (``G_t = discount^(T-1-t) · R``) or
+    (T, B) per step (discounted sums) — the advantage ``G_t - V_t``, and the loss
+    ``-mean(log π · advantage) + value_coef · ½ mean(advantage²) - entropy_coef · mean(entropy)``
+    (only the value term with ``value_only``). Every term is a mean over (T, B), so the
+    gradient of a batch is the average of the gradients of equal halves of it (what
+    :class:`synth.gradients.GradientPool` relies on). ``parts``: the three terms (tensors)."""
+    T = logp.shape[0]
+    if reward.dim() == 1:
+        powers = discount ** torch.arange(T - 1, -1, -1, dtype=torch.float32, device=logp.device)
+        returns = powers[:, None] * reward[None, :]                                # (T, B)
+    else:
+        if reward.shape != logp.shape:
+            raise ValueError(f"per-step rewards must be (T, B) = {tuple(logp.shape)}, "
+                             f"got {tuple(reward.shape)}")
+        returns = discounted_returns(reward, discount)
+    advantage = returns - value
+    policy_loss = -(logp * advantage.detach()).mean()
+    value_loss = 0.5 * (advantage ** 2).mean()
+    entropy = ent.mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    if value_only:
+        loss = value_coef * value_loss
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}

@@ -3,8 +3,8 @@
 Methods:
 
 * ``"policy"`` (default) — run the trained policy ``samples`` times in one batch (on the raster
-  interpreter it was trained on), render every candidate with real libmypaint, return the best
-  by MSE.
+  interpreter it was trained on), render the raster's best :data:`VERIFY` (4) candidates with
+  real libmypaint, return the best of them by MSE (:func:`best_of_policy`).
 * ``"greedy"`` — training-free stroke-by-stroke search (:mod:`synth.search`).
 * ``"policy+refine"`` — the policy's best candidate, then local refinement.
 * ``"mcmc"`` (scenes) — blocked Metropolis–Hastings on real MuJoCo (:mod:`synth.mcmc`), the
@@ -53,7 +53,7 @@ from .batch_env import BatchEnv
 from .data import to_target
 from .rollout import sample_episode
 
-__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS",
+__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy",
            "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "mcmc")
@@ -147,18 +147,38 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 
 @torch.no_grad()
 def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
-                      episode_length: int | None = None) -> list[Program]:
-    """``samples`` programs from the policy for one target (H×W×3 float in [0, 1])."""
+                      episode_length: int | None = None, *, with_scores: bool = False):
+    """``samples`` programs from the policy for one target (H×W×3 float in [0, 1]); with
+    ``with_scores`` also their MSEs (``samples``,) on the rollout's interpreter (paint: the
+    raster, an approximation of libmypaint), as ``(programs, scores)``."""
     spec = policy.spec
     env = BatchEnv(spec, samples, episode_length, "raster" if spec.domain == "paint" else None)
     torch.manual_seed(seed)
     t = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].expand(samples, -1, -1, -1)
     sample_episode(policy, env, t)   # quantises: the policy was trained on uint8 images
+    scores = ((env.canvas.float() - t.float()) ** 2).flatten(1).mean(1).cpu().numpy()
     programs = env.programs()
     env.close()
     if spec.domain == "scene":  # the policy pads a scene by placing its last object again
         programs = [_first_in_each_cell(spec, p) for p in programs]
-    return programs
+    return (programs, scores) if with_scores else programs
+
+
+#: Paint candidates verified on libmypaint: the best ``VERIFY`` of the raster's ranking. On
+#: 100 evaluation digits (16 samples of the shipped policy) the best of the raster's top 4
+#: scored a mean libmypaint MSE of 0.02866, as did the best of all 16 (top 1: 0.02944, top 2:
+#: 0.02891), for a quarter of the renders.
+VERIFY = 4
+
+
+def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: int,
+                   verify: int = VERIFY) -> Program:
+    """The best of ``samples`` policy programs for ``image`` by real (libmypaint) MSE, among the
+    ``verify`` best by the raster's MSE (all of them when ``verify >= samples``)."""
+    candidates, raster = policy_candidates(policy, image, samples, seed, steps, with_scores=True)
+    shortlist = np.argsort(raster, kind="stable")[:verify]
+    scores = [mse(candidates[k].render(), image) for k in shortlist]
+    return candidates[int(shortlist[int(np.argmin(scores))])]
 
 
 #: The most programs one :func:`sample` call draws (each is a policy episode and a render).
@@ -280,9 +300,7 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
         if domain == "scene":
             program = _scene(policy, image, method, samples, seed, steps, budget)
         else:
-            candidates = policy_candidates(policy, image, samples, seed, steps)
-            scores = [mse(p.render(), image) for p in candidates]
-            program = candidates[int(np.argmin(scores))]
+            program = best_of_policy(policy, image, samples, seed, steps)
         if method == "policy+refine" and domain == "paint":
             from .search import refine
             program = refine(program, image, seconds=refine_seconds, seed=seed)

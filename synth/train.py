@@ -38,11 +38,12 @@ from spiral_dsl.io import write_atomic
 from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
+from .errors import ConfigError
 from .critic import RunningNorm, temporal_credit
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 from .rollout import from_uint8
 
-__all__ = ["train", "LocalWorkers", "final_reward", "rewards", "load_targets"]
+__all__ = ["train", "LocalWorkers", "default_workers", "final_reward", "rewards", "load_targets"]
 
 
 class LocalWorkers:
@@ -77,6 +78,42 @@ class LocalWorkers:
     def close(self) -> None:
         for w in self.workers:
             w.env.close()
+
+
+def default_workers(config: TrainConfig, spec: ActionSpec, targets):
+    """The embedded workers: :class:`LocalWorkers`, or with ``run.shards > 1`` a
+    :func:`synth.gradients.local_pool` of that many processes (CPU only)."""
+    if config.run.shards == 1:
+        return LocalWorkers(config, spec, targets)
+    if config.torch_device().type != "cpu":
+        raise ConfigError(f"shards={config.run.shards} splits updates over CPU processes, but "
+                          f"device={config.run.device!r} resolves to {config.torch_device()}; "
+                          "set device='cpu' or shards=1")
+    from .gradients import local_pool
+    return local_pool(config, spec, targets)
+
+
+def _a2c_steps(workers, learner: PolicyLearner, reward_of, device, value_only: bool, metrics: dict):
+    """This update's A2C steps: ``(trajectory, reward, reward metrics, metrics)`` after each.
+
+    A :class:`synth.gradients.GradientPool` makes one step of all its shards' episodes;
+    otherwise every worker's trajectory is one step (the first with the learner's own policy
+    when the workers are in this process, see :class:`LocalWorkers`)."""
+    from .gradients import GradientPool
+    if isinstance(workers, GradientPool):
+        yield workers.update(learner, reward_of, value_only)
+        return
+    workers.set_weights(learner.get_weights(), learner.version)
+    shared = (learner.policy,) if isinstance(workers, LocalWorkers) else ()
+    for traj in workers.rollouts(*shared):
+        if learner.version - traj.policy_version > 1:
+            # off-policy beyond one update: drop rather than importance-weight
+            metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1
+            continue
+        traj = traj.to(device)
+        reward, reward_metrics = reward_of(traj)
+        metrics = learner.update(traj, reward, value_only=value_only)
+        yield traj, reward, reward_metrics, metrics
 
 
 def load_targets(config: TrainConfig):
@@ -193,7 +230,7 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
         policy, _ = ckpt.load_model(run.init_from)
         learner.policy.load_state_dict(policy.state_dict())
     own_workers = workers is None
-    workers = workers or LocalWorkers(config, spec, targets)
+    workers = workers or default_workers(config, spec, targets)
     real_rng = np.random.default_rng(run.seed + 7)
     metrics_file = rundir.open_log(out / "metrics.jsonl", start if resumed else None)
     t0 = time.perf_counter() - elapsed
@@ -211,16 +248,9 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     update = start
     try:
         for update in range(start + 1, rl.updates + 1):
-            workers.set_weights(learner.get_weights(), learner.version)
-            shared = (learner.policy,) if isinstance(workers, LocalWorkers) else ()
-            for traj in workers.rollouts(*shared):
-                stale = learner.version - traj.policy_version
-                if stale > 1:  # off-policy beyond one update: drop rather than importance-weight
-                    metrics["dropped_stale"] = metrics.get("dropped_stale", 0) + 1
-                    continue
-                traj = traj.to(device)
-                reward, reward_metrics = rewards(rl, traj, critic, norm)
-                metrics = learner.update(traj, reward, value_only=update <= rl.value_warmup)
+            for traj, reward, reward_metrics, metrics in _a2c_steps(
+                    workers, learner, lambda t: rewards(rl, t, critic, norm), device,
+                    value_only=update <= rl.value_warmup, metrics=metrics):
                 replay.add(traj.targets, traj.canvases[-1])
                 mse = ((traj.final - from_uint8(traj.targets)) ** 2).flatten(1).mean(1)
                 # reward: the mean episode return (the final reward, or the per-step rewards' sum)

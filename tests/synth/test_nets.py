@@ -130,23 +130,39 @@ def test_sampling_is_deterministic_for_a_seed(arch):
     assert any(not torch.equal(a.actions[s], c.actions[s]) for s in ("end", "control"))
 
 
-def test_categorical_matches_torch_distributions_bit_for_bit():
-    """nets.categorical draws and scores exactly as torch.distributions.Categorical did."""
+def test_categorical_scores_exactly_as_torch_distributions():
+    """nets.categorical's log-probabilities and entropies are torch.distributions.Categorical's,
+    to the bit; greedy is the argmax."""
     from synth.nets import categorical
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(64, 1024, generator=g) * 3
     logits[0, :1000] = -1e30                                   # nearly-zero probabilities: the clamp
     dist = torch.distributions.Categorical(logits=logits)
     torch.manual_seed(1)
-    expected = dist.sample()
-    torch.manual_seed(1)
     a, logp, ent = categorical(logits)
-    assert torch.equal(a, expected)
     assert torch.equal(logp, dist.log_prob(a)) and torch.equal(ent, dist.entropy())
     taken = torch.randint(0, 1024, (64,), generator=g)
     _, logp, _ = categorical(logits, taken)
     assert torch.equal(logp, dist.log_prob(taken))
     assert torch.equal(categorical(logits, greedy=True)[0], logits.argmax(-1))
+
+
+def test_categorical_draws_follow_the_distribution_and_skip_impossible_actions():
+    """The inverse-CDF draw: empirical frequencies match the probabilities (a chi-square bound),
+    an index of probability 0 is never drawn (masked logits at the start, middle and end), and
+    the same seed draws the same actions."""
+    from synth.nets import categorical
+    probs = torch.tensor([0.0, 0.1, 0.0, 0.2, 0.3, 0.0, 0.4, 0.0])
+    logits = probs.log().expand(200_000, -1)                   # log 0 = -inf: impossible
+    torch.manual_seed(3)
+    a = categorical(logits)[0]
+    counts = torch.bincount(a, minlength=8).double()
+    assert counts[probs == 0].sum() == 0
+    expected = probs.double() * len(a)
+    chi2 = (((counts - expected) ** 2)[probs > 0] / expected[probs > 0]).sum()
+    assert chi2 < 16.3                                          # 3 degrees of freedom, p = 0.001
+    torch.manual_seed(3)
+    assert torch.equal(categorical(logits)[0], a)
 
 
 # Greedy outputs of the shipped SPIRAL-network checkpoint for seeded inputs, recorded with the
