@@ -1,28 +1,39 @@
-"""The training loop's throughput and where its time goes, SPIRAL's network vs the lean one, in
-one run; ``synthesize`` latency; and (``--ray``) embedded vs Ray.
+"""The training loop's throughput and where its time goes, SPIRAL's network vs the lean one;
+``train()`` end to end; ``synthesize`` latency; and embedded vs Ray.
 
-    python bench/bench_train.py [--batch 256] [--updates 1] [--threads 1 2] [--ray]
+    python bench/bench_train.py [--batch 256] [--updates 1] [--threads 1 2]   # the breakdown
+    python bench/bench_train.py --train [ROW ...] [--train-updates 3]          # end to end
+    python bench/bench_train.py --synthesize [NAME=CHECKPOINT ...] [--images 20]
+    python bench/bench_train.py --ray-only                                     # embedded vs Ray
 
-**Loop** (bench/results/bench_train_loop.json): ``configs/mnist.toml`` (episode_length 20: 19
-actions per episode, raster interpreter, A2C with the -MSE reward), ``batch`` episodes per
+**Breakdown** (bench/results/bench_train_loop.json): ``configs/mnist.toml`` (episode_length 20:
+19 actions per episode, raster interpreter, A2C with the -MSE reward), ``batch`` episodes per
 update, ``arch = "spiral"`` and ``"lean"`` with the same seed, at each thread count. One update
 of each architecture is a warm-up, then ``--updates`` timed updates alternate between the two
-(A B A B, so both see the same machine load). An update is the embedded loop's sequence:
-weights to the worker, a rollout, the -MSE reward, the learner's A2C step. Its time is split
-into *env* (``env.step``: rendering and bookkeeping), *rollout policy* (the rest of the rollout:
-the policy's forward passes and sampling), *learner forward* (``PolicyLearner.evaluate``, the
-re-evaluation of the rollout's observations; 0 if the update no longer calls it), *learner
-backward* (the rest of the update: losses, backward, clipping, Adam) and *weights*. The WGAN-GP
-*critic* step (``d_batch = 64``; the MNIST config's reward does not use it) is timed separately
-and reported as ``frames_per_s_with_critic`` as if ``reward = "discriminator"``.
+(A B A B, so both see the same machine load). An update here is the loop as issue 17 found
+it: weights to a worker copy, a rollout, the -MSE reward, the learner's A2C step re-running
+the policy over the rollout. Its time is split into *env* (``env.step``: rendering and
+bookkeeping), *rollout policy* (the rest of the rollout: the policy's forward passes and
+sampling), *learner forward* (``PolicyLearner.evaluate``, the re-evaluation), *learner
+backward* (the rest of the update: losses, backward, clipping, Adam) and *weights*. The
+WGAN-GP *critic* step (``d_batch = 64``; the MNIST config's reward does not use it) is timed
+separately and reported as ``frames_per_s_with_critic`` as if ``reward = "discriminator"``.
 
-**Synthesize** (same file): seconds per ``synthesize(image)`` with the shipped MNIST checkpoint
-(16 policy samples, one thread, after a warm-up call), over ``--images`` evaluation digits;
-and the policy's share (``policy_candidates``: 16 sampled episodes) for the shipped network
-and for a lean network of the same config (untrained weights: its cost, not its quality).
+**End to end** (``--train``; bench/results/bench_train_end_to_end.json): ``train()`` itself on
+``configs/mnist.toml`` (no pretraining, no value warm-up), ``--train-updates`` timed updates
+after one warm-up, for each row of :data:`TRAIN_ROWS`: today's loop (SPIRAL's network, the
+learner re-evaluating every rollout) at 1 and 2 threads, the lean network with the
+single-forward update at 1 and 2 threads, and the lean network on 2 shards (two processes of
+one thread, :mod:`synth.gradients`). Rows run one after the other on a machine left quiet.
 
-**Ray** (``--ray``; bench/results/bench_train.json): frames/s embedded vs Ray with 1 and 2
-rollout workers at batch 16, ``ray1_over_embedded`` (target >= 1/1.2).
+**Synthesize** (``--synthesize``; bench/results/bench_synthesize.json): seconds per
+``synthesize(image)`` (16 policy samples, one thread, tidy included) over ``--images``
+evaluation digits, rows alternating image by image: today's path (the shipped checkpoint, all
+16 candidates rendered by libmypaint), the shipped checkpoint now, and each named checkpoint.
+
+**Ray** (``--ray`` or ``--ray-only``; bench/results/bench_train.json): frames/s embedded
+(2 threads) vs Ray with 1 and 2 gradient-worker actors at batch 16 episodes per worker,
+``ray1_over_embedded`` (target >= 1/1.2).
 """
 from __future__ import annotations
 
@@ -261,6 +272,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--images", type=int, default=4, help="digits for the synthesize latency")
     ap.add_argument("--ray", action="store_true", help="also embedded vs Ray (bench_train.json)")
+    ap.add_argument("--ray-only", action="store_true", help="only embedded vs Ray")
     ap.add_argument("--train", nargs="*", default=None, metavar="ROW",
                     help=f"only the end-to-end train() rows (all when none named: {list(TRAIN_ROWS)}) "
                          "-> bench_train_end_to_end.json")
@@ -269,6 +281,9 @@ def main() -> None:
                     help="only synthesize latency: today's path, the shipped checkpoint and each "
                          "NAME=CHECKPOINT -> bench_synthesize.json")
     args = ap.parse_args()
+    if args.ray_only:
+        bench_ray()
+        return
     if args.train is not None:
         rows = args.train or list(TRAIN_ROWS)
         unknown = [r for r in rows if r not in TRAIN_ROWS]

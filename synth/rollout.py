@@ -87,11 +87,12 @@ def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = Fal
         obs = env.reset(target)   # BatchEnv refuses episode_length < 2: a step always follows
         B = env.batch
         state, prev = policy.initial_state(B), policy.no_action(B)
+        memo = _target_features(policy, target)
         canvases = [to_uint8(obs["canvas"])]
         actions: dict = {s: [] for s in policy.order}
         logps, ents, values = [], [], []
         while not env.done:
-            out = policy(from_uint8(canvases[-1]), target, prev, state)
+            out = policy(from_uint8(canvases[-1]), target, prev, state, **memo)
             obs = env.step(out.actions)
             canvases.append(to_uint8(obs["canvas"]))
             for s, a in out.actions.items():
@@ -102,6 +103,13 @@ def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = Fal
             prev, state = out.actions, out.state
         return Episode(torch.stack(canvases), targets_u8, {s: torch.stack(v) for s, v in actions.items()},
                        torch.stack(logps), torch.stack(ents), torch.stack(values))
+
+
+def _target_features(policy, target: torch.Tensor) -> dict:
+    """``{"target_features": ...}`` for a policy that can encode its target once per episode
+    (:meth:`synth.nets.Policy.target_features`), else ``{}``."""
+    encode = getattr(policy, "target_features", None)
+    return {} if encode is None else {"target_features": encode(target)}
 
 
 def _steps_and_batch(actions: dict, order) -> tuple[int, int]:
@@ -148,9 +156,10 @@ def teacher_forced_steps(policy, canvases: torch.Tensor, target: torch.Tensor,
                             f"expected ({B}, 3, H, W)")
     target = _as_float(target)
     state, prev = policy.initial_state(B), policy.no_action(B)
+    memo = _target_features(policy, target)
     for t in range(T):
         taken = {s: actions[s][t] for s in policy.order}
-        out = policy(_as_float(canvases[t]), target, prev, state, actions=taken)
+        out = policy(_as_float(canvases[t]), target, prev, state, actions=taken, **memo)
         yield taken, out
         prev, state = taken, out.state
 

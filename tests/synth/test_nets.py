@@ -203,3 +203,26 @@ def test_a_lean_policy_round_trips_through_a_model_file(tmp_path):
     assert loaded.config.arch == "lean"
     for k, v in policy.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k])
+
+
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+def test_target_features_computed_once_give_the_same_step(arch):
+    """A rollout encodes its target once (Policy.target_features) and passes it to every step:
+    the same outputs as the six-channel first convolution on cat([canvas, target])."""
+    spec = ActionSpec.for_domain("paint")
+    torch.manual_seed(0)
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, arch=arch)).eval()
+    canvas, target = torch.rand(3, 3, 64, 64), torch.rand(3, 3, 64, 64)
+    args = (canvas, target, policy.no_action(3), policy.initial_state(3))
+    with torch.no_grad():
+        a = policy(*args, greedy=True)
+        b = policy(*args, greedy=True, target_features=policy.target_features(target))
+        first = policy.encoder[0]
+        reference = first(torch.cat([canvas, target], 1) * 2 - 1)
+        ours = policy._first_conv(canvas, first.weight[:, :3], first.bias) + policy.target_features(target)
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    for s in spec.order:
+        assert torch.equal(a.actions[s], b.actions[s])
+    torch.testing.assert_close(a.log_prob, b.log_prob)
+    unconditional = Policy(spec, PolicyConfig(channels=8, hidden=32, arch=arch, conditional=False))
+    assert unconditional.target_features(target) is None
