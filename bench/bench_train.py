@@ -262,7 +262,7 @@ def bench_ray(updates: int = 6, batch: int = 16) -> None:
     ratio = results["ray_1"]["frames_per_s"] / results["embedded"]["frames_per_s"]
     write_result("bench_train", {"benchmark": "train", "config": base, "cores": 2, **results,
                                  "ray1_over_embedded": round(ratio, 3), "target_ray1_over_embedded": round(1 / 1.2, 3),
-                                 "note": "learners run in the driver (2 threads); a Ray rollout worker gets threads // workers torch threads, with OMP_WAIT_POLICY=PASSIVE"})
+                                 "note": "gradient workers (rollout + backward of their episodes; synth.gradients); the driver computes rewards, averages gradients and steps (2 threads); a Ray worker gets threads // workers torch threads, with OMP_WAIT_POLICY=PASSIVE"})
 
 
 def main() -> None:
