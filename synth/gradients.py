@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from multiprocessing.connection import wait
 import traceback
 
 import numpy as np
@@ -122,11 +123,29 @@ class GradientWorker:
         self.worker.env.close()
 
 
+class _Shared:
+    """A numpy array moved to shared memory for a child's constructor arguments: it pickles
+    as a handle, not as its bytes (see :class:`ProcessWorker`)."""
+
+    def __init__(self, array: np.ndarray):
+        self.tensor = torch.from_numpy(np.ascontiguousarray(array)).share_memory_()
+
+    @staticmethod
+    def wrap(value):
+        return _Shared(value) if isinstance(value, np.ndarray) else value
+
+    @staticmethod
+    def unwrap(value):
+        return value.tensor.numpy() if isinstance(value, _Shared) else value
+
+
 def _serve(conn, args: tuple, kwargs: dict) -> None:
     """A child process's loop: build the worker, then answer ``(method, args)`` calls until
     ``None``. A failure is answered with its traceback (the parent raises it as a
     :class:`RunError`)."""
     try:
+        args = tuple(_Shared.unwrap(a) for a in args)
+        kwargs = {k: _Shared.unwrap(v) for k, v in kwargs.items()}
         worker = GradientWorker(*args, **kwargs)
     except BaseException:
         conn.send(("error", traceback.format_exc()))
@@ -164,27 +183,41 @@ class ProcessWorker:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self.name = name
         self._conn, child = ctx.Pipe()
+        # arrays (the targets: tens of MB) travel as shared memory: spawn writes the arguments
+        # into a pipe whose reading end it keeps open until the write ends, so a child that
+        # dies before reading a large argument would block this process for ever
+        args = tuple(_Shared.wrap(a) for a in args)
+        kwargs = {k: _Shared.wrap(v) for k, v in kwargs.items()}
         self._process = ctx.Process(target=_serve, args=(child, args, kwargs), name=name, daemon=True)
         self._process.start()
         child.close()
-        self._pending = 0
+        # a child that dies before it answers at all most often ran the caller's main script
+        # again (spawn imports it) and failed there
+        self._hint = (": it may have run the main script again (multiprocessing's spawn imports "
+                      "it in every worker); guard the script that calls train() with "
+                      "`if __name__ == \"__main__\":`")
         self._receive()            # the worker is built (or its error is raised here)
+        self._hint = ""
 
     def call(self, name: str, *args) -> None:
         self._conn.send((name, args))
-        self._pending += 1
 
     def result(self):
-        self._pending -= 1
         return self._receive()
 
     def _receive(self):
         try:
+            # wait for an answer or the child's exit: a child that dies before it unpickles its
+            # end of the pipe leaves a copy of that end open in this process (multiprocessing's
+            # fd sharer), so its death alone would never end a plain recv()
+            wait([self._conn, self._process.sentinel])
+            if not self._conn.poll():
+                raise EOFError
             status, value = self._conn.recv()
         except (EOFError, ConnectionError, OSError):
             self._process.join(5)
-            raise RunError(f"{self.name} (pid {self._process.pid}) died "
-                                f"(exit code {self._process.exitcode})") from None
+            raise RunError(f"{self.name} (pid {self._process.pid}) died (exit code "
+                           f"{self._process.exitcode}){self._hint}") from None
         if status == "error":
             raise RunError(f"{self.name} failed:\n{value}")
         return value
@@ -259,6 +292,9 @@ class GradientPool:
             remote_grads.append((flat, size))
             parts.append(remote_parts)
             used.append(size)
+        if not used:
+            raise RunError(f"all {lost} workers were lost during their backward pass: no "
+                           "gradient for this update")
         total = float(sum(used))
         if self.local is not None:
             add_flat_gradients(learner.policy, local_grads, sizes[0] / total)

@@ -154,3 +154,22 @@ def test_rewards_are_computed_once_on_the_joined_batch(targets):
     pool.update(learner, reward_of, value_only=True)
     assert seen == [4]
     pool.close()
+
+
+@pytest.mark.slow
+def test_an_unguarded_script_gets_a_clear_error_not_a_hang(tmp_path):
+    """spawn imports the main module again in the worker: a script without the main guard
+    fails there, and the parent says how to fix it instead of hanging."""
+    import subprocess
+    import sys
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from synth.config import load_config\n"
+        "from synth.train import train\n"
+        f"train(load_config({str(ROOT / 'configs' / 'tiny.toml')!r}, "
+        f"['out_dir={tmp_path / 'run'}', 'shards=2', 'updates=1', 'device=cpu']))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env={**__import__("os").environ,
+                                                          "PYTHONPATH": str(ROOT)})
+    assert done.returncode != 0
+    assert "RunError" in done.stderr and '__name__ == "__main__"' in done.stderr
