@@ -282,7 +282,7 @@ def a2c_loss(logp: torch.Tensor, ent: torch.Tensor, value: torch.Tensor, reward:
              discount: float, value_coef: float, entropy_coef: float, value_only: bool = False):
     """A2C's loss from the scores (T, B) of the taken actions: ``(loss, parts)``.
 
-    Returns ``G_t`` from ``reward`` — (B,) at the last step (``G_t = discount^(T-1-t) · R``) or
+    Computes ``G_t`` from ``reward`` — (B,) at the last step (``G_t = discount^(T-1-t) · R``) or
     (T, B) per step (discounted sums) — the advantage ``G_t - V_t``, and the loss
     ``-mean(log π · advantage) + value_coef · ½ mean(advantage²) - entropy_coef · mean(entropy)``
     (only the value term with ``value_only``). Every term is a mean over (T, B), so the
