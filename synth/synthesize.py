@@ -172,9 +172,11 @@ VERIFY = 4
 
 
 def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: int,
-                   verify: int = VERIFY) -> Program:
+                   verify: int | None = None) -> Program:
     """The best of ``samples`` policy programs for ``image`` by real (libmypaint) MSE, among the
-    ``verify`` best by the raster's MSE (all of them when ``verify >= samples``)."""
+    ``verify`` (default :data:`VERIFY`, read at the call) best by the raster's MSE (all of them
+    when ``verify >= samples``)."""
+    verify = VERIFY if verify is None else verify
     candidates, raster = policy_candidates(policy, image, samples, seed, steps, with_scores=True)
     shortlist = np.argsort(raster, kind="stable")[:verify]
     scores = [mse(candidates[k].render(), image) for k in shortlist]

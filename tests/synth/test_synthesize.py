@@ -127,3 +127,19 @@ def test_scene_synthesis_is_deterministic_for_a_seed():
     a = synthesize(targets[0], domain="scene", seed=3)
     b = synthesize(targets[0], domain="scene", seed=3)
     assert a == b and a.metadata["method"] == "policy+refine"
+
+
+def test_best_of_policy_verifies_the_rasters_shortlist():
+    """With ``verify`` at least the sample count the choice is the libmypaint best of all
+    candidates; with ``verify=1`` it is the raster's best (no libmypaint ranking)."""
+    from synth.data import load_set
+    from synth.evaluate import spread
+    from synth.synthesize import best_of_policy, load_policy, mse, policy_candidates
+    images, _ = load_set("mnist-eval")
+    image = images[spread(len(images), 3)[1]]
+    policy, _ = load_policy(None, "paint")
+    candidates, raster = policy_candidates(policy, image, 6, 0, 20, with_scores=True)
+    real = [mse(p.render(), image) for p in candidates]
+    assert len(raster) == 6 and np.all(np.isfinite(raster))
+    assert best_of_policy(policy, image, 6, 0, 20, verify=6) == candidates[int(np.argmin(real))]
+    assert best_of_policy(policy, image, 6, 0, 20, verify=1) == candidates[int(np.argmin(raster))]
