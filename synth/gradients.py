@@ -44,7 +44,7 @@ from .errors import RunError
 from .roles import PolicyLearner, RolloutWorker, Trajectory, a2c_loss
 
 __all__ = ["GradientWorker", "ProcessWorker", "GradientPool", "ShardLost", "local_pool",
-           "flat_gradients", "add_flat_gradients"]
+           "shard_gradient", "flat_gradients", "add_flat_gradients"]
 
 
 class ShardLost(Exception):
@@ -74,6 +74,22 @@ def add_flat_gradients(module: torch.nn.Module, flat: torch.Tensor, weight: floa
         offset += n
 
 
+def shard_gradient(policy: torch.nn.Module, trajectory: Trajectory, reward: torch.Tensor,
+                   hyper: dict) -> tuple[torch.Tensor, dict]:
+    """Back-propagate :func:`synth.roles.a2c_loss` of ``trajectory`` — sampled by ``policy``
+    with its graph kept (``trajectory.scores``) — with ``reward`` and ``hyper`` (its keyword
+    arguments) and return the flat gradient and the loss's parts, as floats (the loss is their
+    weighted sum). The policy's ``.grad`` is left empty."""
+    scores = trajectory.scores
+    loss, parts = a2c_loss(scores.log_prob, scores.entropy, scores.value,
+                           reward.to(scores.log_prob.device), **hyper)
+    policy.zero_grad(set_to_none=True)
+    loss.backward()
+    flat = flat_gradients(policy)
+    policy.zero_grad(set_to_none=True)
+    return flat, {k: v.item() for k, v in parts.items()}
+
+
 class GradientWorker:
     """Rolls out ``batch`` episodes with its policy copy and returns its share of the gradient.
 
@@ -91,10 +107,6 @@ class GradientWorker:
                                     interpreter, seed=seed, threads=threads, device=device)
         self._kept: Trajectory | None = None
 
-    @property
-    def policy(self):
-        return self.worker.policy
-
     def set_weights(self, weights: dict, version: int) -> None:
         self.worker.set_weights(weights, version)
 
@@ -108,16 +120,8 @@ class GradientWorker:
         if self._kept is None:
             raise RunError("gradients() before rollout(): this worker holds no batch")
         kept, self._kept = self._kept, None
-        scores = kept.scores
-        loss, parts = a2c_loss(scores.log_prob, scores.entropy, scores.value, reward.to(scores.log_prob.device),
-                               discount=hyper["discount"], value_coef=hyper["value_coef"],
-                               entropy_coef=hyper["entropy_coef"], value_only=hyper["value_only"])
-        policy = self.worker.policy
-        policy.zero_grad(set_to_none=True)
-        loss.backward()
-        flat = flat_gradients(policy).cpu()
-        policy.zero_grad(set_to_none=True)
-        return flat, {k: v.item() for k, v in parts.items()}
+        flat, parts = shard_gradient(self.worker.policy, kept, reward, hyper)
+        return flat.cpu(), parts
 
     def close(self) -> None:
         self.worker.env.close()
@@ -271,39 +275,27 @@ class GradientPool:
         remote_pieces = pieces[1:] if self.local is not None else pieces
         for r, piece in zip(self.remotes, remote_pieces):
             r.call("gradients", piece.cpu(), hyper)
-        learner.opt.zero_grad(set_to_none=True)
-        parts, used = [], []
+        done = []                                   # (flat gradient, parts, episodes) per shard
         if self.local is not None:
-            loss, local_parts = a2c_loss(shards[0].scores.log_prob, shards[0].scores.entropy,
-                                         shards[0].scores.value, pieces[0].to(learner.device),
-                                         **hyper)
-            loss.backward()
-            parts.append({k: v.item() for k, v in local_parts.items()})
-            used.append(sizes[0])
-            local_grads = flat_gradients(learner.policy)
-            learner.opt.zero_grad(set_to_none=True)
-        remote_grads, lost = [], 0
+            done.append((*shard_gradient(learner.policy, shards[0], pieces[0], hyper), sizes[0]))
+        lost = 0
         for r, size in zip(self.remotes, self.sizes):
             try:
-                flat, remote_parts = r.result()
+                done.append((*r.result(), size))
             except ShardLost:
                 lost += 1
-                continue
-            remote_grads.append((flat, size))
-            parts.append(remote_parts)
-            used.append(size)
-        if not used:
+        if not done:
             raise RunError(f"all {lost} workers were lost during their backward pass: no "
                            "gradient for this update")
-        total = float(sum(used))
-        if self.local is not None:
-            add_flat_gradients(learner.policy, local_grads, sizes[0] / total)
-        for flat, size in remote_grads:
+        total = float(sum(size for _, _, size in done))
+        learner.opt.zero_grad(set_to_none=True)     # .grad becomes the weighted average alone
+        for flat, _, size in done:
             add_flat_gradients(learner.policy, flat, size / total)
-        metrics = {k: sum(p[k] * n for p, n in zip(parts, used)) / total for k in parts[0]}
+        metrics = {k: sum(parts[k] * size for _, parts, size in done) / total for k in done[0][1]}
+        value_loss = learner.value_coef * metrics["value_loss"]
+        metrics["loss"] = value_loss if value_only else (
+            metrics["policy_loss"] + value_loss - learner.entropy_coef * metrics["entropy"])
         metrics.update(learner.step())
-        metrics["loss"] = learner.value_coef * metrics["value_loss"] + (0.0 if value_only else (
-            metrics["policy_loss"] - learner.entropy_coef * metrics["entropy"]))
         if lost:
             metrics["lost_shards"] = lost
         return joined, reward, reward_metrics, metrics

@@ -156,8 +156,9 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
     torch.manual_seed(seed)
     t = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].expand(samples, -1, -1, -1)
     sample_episode(policy, env, t)   # quantises: the policy was trained on uint8 images
-    scores = ((env.canvas.float() - t.float()) ** 2).flatten(1).mean(1).cpu().numpy()
     programs = env.programs()
+    if with_scores:
+        scores = ((env.canvas.float() - t.float()) ** 2).flatten(1).mean(1).cpu().numpy()
     env.close()
     if spec.domain == "scene":  # the policy pads a scene by placing its last object again
         programs = [_first_in_each_cell(spec, p) for p in programs]

@@ -39,6 +39,7 @@ from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
 from .errors import ConfigError
+from .gradients import GradientPool, local_pool
 from .critic import RunningNorm, temporal_credit
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 from .rollout import from_uint8
@@ -89,7 +90,6 @@ def default_workers(config: TrainConfig, spec: ActionSpec, targets):
         raise ConfigError(f"shards={config.run.shards} splits updates over CPU processes, but "
                           f"device={config.run.device!r} resolves to {config.torch_device()}; "
                           "set device='cpu' or shards=1")
-    from .gradients import local_pool
     return local_pool(config, spec, targets)
 
 
@@ -99,7 +99,6 @@ def _a2c_steps(workers, learner: PolicyLearner, reward_of, device, value_only: b
     A :class:`synth.gradients.GradientPool` makes one step of all its shards' episodes;
     otherwise every worker's trajectory is one step (the first with the learner's own policy
     when the workers are in this process, see :class:`LocalWorkers`)."""
-    from .gradients import GradientPool
     if isinstance(workers, GradientPool):
         yield workers.update(learner, reward_of, value_only)
         return
