@@ -295,7 +295,7 @@ class GradientPool:
         value_loss = learner.value_coef * metrics["value_loss"]
         metrics["loss"] = value_loss if value_only else (
             metrics["policy_loss"] + value_loss - learner.entropy_coef * metrics["entropy"])
-        metrics.update(learner.step())
+        metrics.update(learner.step(value_only))
         if lost:
             metrics["lost_shards"] = lost
         return joined, reward, reward_metrics, metrics

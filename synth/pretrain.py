@@ -11,7 +11,10 @@ these weights (``init_from``).
 
 With ``pretrain_source = "teacher"`` the programs are instead greedy-search programs for the
 training targets (:mod:`synth.teacher`, built on first use) and the target is the real image:
-the policy is distilled from the search it must later beat.
+the policy is distilled from the search it must later beat. The canvases before each teacher
+action are rendered once, before the first step, and kept as uint8 (:func:`teacher_prefixes`;
+up to :data:`PREFIX_CACHE_BYTES`, else each batch is rendered again): rendering was a third of
+a distillation step on the CPU.
 """
 from __future__ import annotations
 
@@ -33,17 +36,49 @@ from .batch_env import BatchEnv
 from .config import TrainConfig
 from .errors import DataError
 from .nets import Policy
-from .rollout import quantise, render_prefixes, teacher_forced_steps
+from .rollout import quantise, render_prefixes, teacher_forced_steps, to_uint8
 
-__all__ = ["make_batch", "pretrain_loss", "pretrain"]
+__all__ = ["make_batch", "make_teacher_batch", "teacher_prefixes", "pretrain_loss", "pretrain"]
+
+PREFIX_CACHE_BYTES = 4 << 30
+"""The most memory :func:`teacher_prefixes` may take (9,000 MNIST teacher programs of 19
+actions at 64² take 2.1 GB); a larger teacher set is rendered batch by batch instead."""
 
 
-def make_teacher_batch(spec, env: BatchEnv, teacher: torch.Tensor, targets: torch.Tensor, index: torch.Tensor):
-    """Teacher programs as data: canvases (T+1, B, 3, H, W), actions slot → (T, B) and the
-    real targets (B, 3, H, W) of rows ``index`` of ``teacher`` (N, T, slots) long."""
-    rows = teacher[index]                                                  # (B, T, slots)
-    actions = {s: rows[:, :, k].T.contiguous() for k, s in enumerate(spec.order)}
-    canvases = render_prefixes(env, actions)
+def _rows_as_actions(spec, rows: torch.Tensor) -> dict:
+    return {s: rows[:, :, k].T.contiguous() for k, s in enumerate(spec.order)}
+
+
+def teacher_prefixes(spec, env: BatchEnv, teacher: torch.Tensor,
+                     limit_bytes: int = PREFIX_CACHE_BYTES) -> torch.Tensor | None:
+    """The canvas before each action of every teacher program, rendered on ``env`` (the raster
+    interpreter the policy trains on), quantised: uint8 (N, T, 3, H, W) on the CPU, for
+    ``teacher`` (N, T, slots) long. ``None`` when that would take more than ``limit_bytes``
+    (checked before anything is allocated)."""
+    n, steps, _ = teacher.shape
+    size = env.size
+    if n * steps * 3 * size * size > limit_bytes:
+        return None
+    out = torch.empty((n, steps, 3, size, size), dtype=torch.uint8)
+    for start in range(0, n, env.batch):
+        index = torch.arange(start, start + env.batch) % n   # the last batch wraps round to fill the env
+        canvases = render_prefixes(env, _rows_as_actions(spec, teacher[index.to(teacher.device)]))
+        count = min(env.batch, n - start)
+        out[start:start + count] = to_uint8(canvases[:steps, :count]).transpose(0, 1).cpu()
+    return out
+
+
+def make_teacher_batch(spec, env: BatchEnv, teacher: torch.Tensor, targets: torch.Tensor,
+                       index: torch.Tensor, prefixes: torch.Tensor | None = None):
+    """Teacher programs as data: canvases (T, B, 3, H, W) uint8 (the canvas before each
+    action), actions slot → (T, B) and the real targets (B, 3, H, W) of rows ``index`` of
+    ``teacher`` (N, T, slots) long; the canvases come from ``prefixes`` (made by
+    :func:`teacher_prefixes` for this teacher) when given, else they are rendered on ``env``."""
+    actions = _rows_as_actions(spec, teacher[index])
+    if prefixes is None:
+        canvases = to_uint8(render_prefixes(env, actions)[:-1])
+    else:
+        canvases = prefixes[index.cpu()].transpose(0, 1).to(teacher.device)
     return canvases, actions, targets[index]
 
 
@@ -153,6 +188,13 @@ def _pretrain(config: TrainConfig, out_path, stop) -> Path:
     stopped = pre.pretrain_source == "teacher" and teacher is None
     env = BatchEnv(spec, batch, run.episode_length,   # after the teacher: an error there leaks none
                    "raster" if spec.domain == "paint" else run.interpreter, device=device)
+    prefixes = None
+    if teacher is not None:
+        with torch.no_grad():
+            prefixes = teacher_prefixes(spec, env, teacher[0])
+        if prefixes is None:
+            print(f"teacher prefixes take more than {PREFIX_CACHE_BYTES} bytes: each batch is "
+                  "rendered again", file=sys.stderr)
     gen = torch.Generator().manual_seed(run.seed)
     start, elapsed = 0, 0.0
     if state is not None:
@@ -189,8 +231,7 @@ def _pretrain(config: TrainConfig, out_path, stop) -> Path:
                     target = None
                 else:
                     index = torch.randint(len(teacher[0]), (batch,), generator=gen).to(device)
-                    canvases, actions, target = make_teacher_batch(spec, env, *teacher, index)
-                    canvases = quantise(canvases)
+                    canvases, actions, target = make_teacher_batch(spec, env, *teacher, index, prefixes)
             loss, acc = pretrain_loss(policy, canvases, actions, target)
             opt.zero_grad()
             loss.backward()

@@ -151,8 +151,11 @@ def test_rewards_are_computed_once_on_the_joined_batch(targets):
     learner = PolicyLearner(SPEC, CONFIG)
     pool = GradientPool([InProcess(GradientWorker(SPEC, CONFIG, 2, LENGTH, targets, "raster", seed=1))],
                         [2], RolloutWorker(SPEC, CONFIG, 2, LENGTH, targets, "raster", seed=2))
+    before = {k: v.clone() for k, v in learner.policy.state_dict().items()}
     pool.update(learner, reward_of, value_only=True)
     assert seen == [4]
+    after = learner.policy.state_dict()   # a warm-up moves the value head alone, here too
+    assert {k for k in before if not torch.equal(before[k], after[k])} == {"value_head.weight", "value_head.bias"}
     pool.close()
 
 

@@ -7,7 +7,7 @@ from spiral_dsl.actions import ActionSpec
 from synth.batch_env import BatchEnv
 from synth.data import load_set
 from synth.errors import DataError
-from synth.pretrain import make_teacher_batch, pretrain_loss
+from synth.pretrain import make_teacher_batch, pretrain_loss, teacher_prefixes
 from synth.search import render_actions
 from synth.teacher import build_teacher, load_teacher, pad_program
 
@@ -67,7 +67,8 @@ def test_distillation_batch_and_loss_decreases(tmp_path, digits):
     targets = torch.from_numpy(np.ascontiguousarray(digits.transpose(0, 3, 1, 2)))
     env = BatchEnv(SPEC, 3, 5, "raster")
     canvases, actions, target = make_teacher_batch(SPEC, env, teacher, targets, torch.arange(3))
-    assert canvases.shape == (5, 3, 3, 64, 64) and actions["end"].shape == (4, 3)
+    assert canvases.shape == (4, 3, 3, 64, 64) and actions["end"].shape == (4, 3)
+    assert canvases.dtype == torch.uint8
     assert torch.equal(target, targets)            # the real digits, not the teacher's renders
     torch.manual_seed(0)
     policy = Policy(SPEC, PolicyConfig(channels=8, hidden=32))
@@ -80,6 +81,25 @@ def test_distillation_batch_and_loss_decreases(tmp_path, digits):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_cached_teacher_prefixes_are_the_rendered_canvases(tmp_path, digits):
+    out = tmp_path / "teacher.npz"
+    build_teacher(digits, SPEC, out, steps=4, candidates=8, polish=0, workers=1, progress=False)
+    teacher = torch.from_numpy(load_teacher(out, SPEC, 3)["actions"].astype(np.int64))
+    targets = torch.from_numpy(np.ascontiguousarray(digits.transpose(0, 3, 1, 2)))
+    env = BatchEnv(SPEC, 2, 5, "raster")   # 3 programs in batches of 2: the last one wraps round
+    prefixes = teacher_prefixes(SPEC, env, teacher)
+    assert prefixes.shape == (3, 4, 3, 64, 64) and prefixes.dtype == torch.uint8
+    assert (prefixes[:, -1] < 255).any()          # the teacher drew before its last action
+    for index in (torch.tensor([0, 2]), torch.tensor([2, 1]), torch.tensor([1, 1])):
+        cached = make_teacher_batch(SPEC, env, teacher, targets, index, prefixes)
+        rendered = make_teacher_batch(SPEC, env, teacher, targets, index)
+        assert torch.equal(cached[0], rendered[0])
+        assert all(torch.equal(cached[1][s], rendered[1][s]) for s in SPEC.order)
+        assert torch.equal(cached[2], rendered[2])
+    # bounded before it is allocated: one byte short of the size is refused
+    assert teacher_prefixes(SPEC, env, teacher, limit_bytes=3 * 4 * 3 * 64 * 64 - 1) is None
 
 
 def test_a_folder_as_the_teacher_file_is_an_error_before_any_search(tmp_path, digits):
