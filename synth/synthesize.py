@@ -311,8 +311,9 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
     _warn_if_blank(program, image, score)
     if domain == "paint":   # readable: hex colours, no move runs, no statement that does not help
         from .tidy import tidy
-        program = tidy(program, image)
-        score = mse(program.render(), image)
+        # tidy rewrites an ``mse`` entry with its own last render's score: no render again
+        program = tidy(program.with_metadata(mse=f"{score:.6f}"), image)
+        score = float(program.metadata["mse"])
     meta = {"method": method, "mse": f"{score:.6f}", "seconds": f"{time.perf_counter() - t0:.3f}",
             "seed": str(seed)}
     if source:

@@ -142,3 +142,23 @@ def test_refuses_what_it_cannot_tidy():
         tidy(p, p.render() * 2)
     with pytest.raises(SplTypeError, match="Program"):
         tidy(str(p), p.render())
+
+
+def test_removal_estimates_are_exact_for_strokes_nothing_else_touches():
+    """The screen's estimate (one render with intermediate images) equals the real MSE rise
+    of removing a stroke that no later statement paints over (raster backend: exact)."""
+    from synth.tidy import _removal_estimates
+    apart = ("move to (4, 4)\nstroke via (8, 20) to (12, 40) pressure 0.9 size 3 color #101010\n"
+             "move to (40, 4)\nstroke via (50, 20) to (56, 40) pressure 0.8 size 2 color #303030\n")
+    p = Program.parse("paint\n" + apart)
+    target = np.ones((64, 64, 3), np.float32)   # white paper: every stroke is an error
+    target[40:, :, :] = 0.2                     # and somewhere neither stroke reaches
+    estimates = _removal_estimates(p, target, "raster")
+    base = mse(p.render(backend="raster"), target)
+    statements = list(p)
+    for k in (1, 3):
+        without = Program(p.header, statements[:k] + statements[k + 1:])
+        rise = mse(without.render(backend="raster"), target) - base
+        assert estimates[k] == pytest.approx(rise, abs=1e-6)
+        assert estimates[k] < 0                 # white on white would be better: removing helps
+    assert estimates[0] == estimates[2] == 0    # moves draw nothing themselves
