@@ -31,6 +31,11 @@ def test_a_raw_mnist_array_is_inverted_automatically(mnist_digit):
         program = synthesize(mnist_digit, samples=4)
     assert _strokes(program) > 0
     assert float(program.metadata["mse"]) < 0.1
+    # the recorded score is the returned program's, on libmypaint, against the ink-on-white digit
+    from synth.data import to_target
+    target = to_target(mnist_digit, 64, "auto")
+    rendered = float(np.mean((program.render() - target) ** 2))
+    assert float(program.metadata["mse"]) == pytest.approx(rendered, abs=2e-6)
     assert program == synthesize(255 - mnist_digit, samples=4)  # the same digit, ink on white
 
 
