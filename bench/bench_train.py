@@ -39,8 +39,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -143,12 +148,44 @@ def bench_loop(batch: int, updates: int, thread_counts: list[int]) -> dict:
     return out
 
 
-def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: int = 2) -> dict:
+FILED = "filed code (its own synthesize and checkpoint)"
+FILED_CHILD = str(Path(__file__).with_name("filed_code.py"))
+
+
+class _FiledSynthesize:
+    """``filed_code.py DIR synthesize``: the filed commit's synthesize, one digit per call."""
+
+    def __init__(self, tree: str, images: int):
+        self.proc = subprocess.Popen([sys.executable, FILED_CHILD, tree, "synthesize", str(images)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
+        self._read()                                                  # the child's warm-up
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{FILED_CHILD} exited ({self.proc.wait()}); see its stderr above")
+        return json.loads(line)
+
+    def __call__(self, k: int) -> tuple[float, float]:
+        self.proc.stdin.write(f"{k}\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        return reply["seconds"], reply["mse"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: int = 2,
+                     filed_tree: str | None = None) -> dict:
     """``synthesize(image)`` (16 policy samples, one thread, tidy included) per checkpoint over
     ``images`` evaluation digits, the rows alternating image by image (same load): median
     seconds and mean MSE (real libmypaint). ``today`` reruns the shipped checkpoint as
     ``synthesize`` was when issue 17 was filed: every one of the 16 candidates rendered by
-    libmypaint (``VERIFY = 16``)."""
+    libmypaint (``VERIFY = 16``). ``filed_tree``: also the filed commit's own synthesize (a
+    worktree; :mod:`filed_code`), in a child process, alternating image by image with the rest."""
     from synth import synthesize as synth_module
     from synth.data import load_set
     from synth.evaluate import spread
@@ -158,6 +195,9 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
                                                          for name, path in checkpoints.items()}}
     seconds = {name: [] for name in rows}
     errors = {name: [] for name in rows}
+    filed = _FiledSynthesize(filed_tree, images) if filed_tree else None
+    if filed:
+        seconds[FILED], errors[FILED] = [], []
     default_verify = synth_module.VERIFY
     try:
         for name, (path, verify) in rows.items():                    # warm-up: load, first batch
@@ -165,6 +205,10 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
             synth_module.synthesize(digits[0], invert=False, checkpoint=path)
         for _ in range(rounds):
             for k, image in enumerate(digits):
+                if filed:
+                    took, error = filed(k)
+                    seconds[FILED].append(took)
+                    errors[FILED].append(error)
                 for name, (path, verify) in rows.items():
                     synth_module.VERIFY = verify
                     t = time.perf_counter()
@@ -173,10 +217,18 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
                     errors[name].append(float(program.metadata["mse"]))
     finally:
         synth_module.VERIFY = default_verify
+        if filed:
+            filed.close()
     out = {name: {"seconds_median": round(float(np.median(seconds[name])), 4),
                   "mse_mean": round(float(np.mean(errors[name][:len(digits)])), 5),
                   "checkpoint": path or "synth/checkpoints/mnist.pt", "verify": verify}
            for name, (path, verify) in rows.items()}
+    if filed:
+        out[FILED] = {"seconds_median": round(float(np.median(seconds[FILED])), 4),
+                      "mse_mean": round(float(np.mean(errors[FILED][:len(digits)])), 5),
+                      "checkpoint": "synth/checkpoints/mnist.pt", "tree": filed_tree}
+        for row in out.values():
+            row["speedup_over_filed"] = round(out[FILED]["seconds_median"] / row["seconds_median"], 2)
     today = out["today (shipped, verify 16)"]["seconds_median"]
     for row in out.values():
         row["speedup_over_today"] = round(today / row["seconds_median"], 2)
@@ -216,12 +268,20 @@ TRAIN_ROWS = {
 }
 
 
-def bench_train_end_to_end(batch: int, updates: int, rows: list[str]) -> dict:
+def bench_train_end_to_end(batch: int, updates: int, rows: list[str], filed_tree: str | None = None) -> dict:
     """``train()`` itself on configs/mnist.toml (A2C, -MSE, no pretraining), ``updates`` timed
-    updates after one warm-up: env frames/s as a run sees them."""
+    updates after one warm-up: env frames/s as a run sees them. ``filed_tree``: first the
+    filed commit's own ``train()`` at 1 and 2 threads (a worktree; :mod:`filed_code`)."""
     from synth.train import default_workers
     out = {}
     with tempfile.TemporaryDirectory() as d:
+        for threads in (1, 2) if filed_tree else ():
+            name = f"filed code, {threads} thread{'s' * (threads > 1)} (today)"
+            reply = subprocess.run([sys.executable, FILED_CHILD, filed_tree, "train", str(threads),
+                                    str(batch), str(updates), f"{d}/filed{threads}"],
+                                   stdout=subprocess.PIPE, text=True, check=True)
+            out[name] = {**json.loads(reply.stdout.strip().splitlines()[-1]), "tree": filed_tree}
+            print(name, out[name], flush=True)
         for name in rows:
             overrides, kind = TRAIN_ROWS[name]
             config = load_config("configs/mnist.toml", [
@@ -243,6 +303,10 @@ def bench_train_end_to_end(batch: int, updates: int, rows: list[str]) -> dict:
     if today:
         for k, v in out.items():
             v["over_today_best"] = round(v["frames_per_s"] / max(today), 2)
+    filed = [v["frames_per_s"] for k, v in out.items() if k.startswith("filed code")]
+    if filed:
+        for v in out.values():
+            v["over_filed_best"] = round(v["frames_per_s"] / max(filed), 2)
     return out
 
 
@@ -280,6 +344,9 @@ def main() -> None:
     ap.add_argument("--synthesize", nargs="*", default=None, metavar="NAME=CHECKPOINT",
                     help="only synthesize latency: today's path, the shipped checkpoint and each "
                          "NAME=CHECKPOINT -> bench_synthesize.json")
+    ap.add_argument("--filed-tree", default=None, metavar="DIR",
+                    help="with --train or --synthesize: also rows of the code as filed, from this "
+                         "git worktree of the issue's commit (bench/filed_code.py)")
     args = ap.parse_args()
     if args.ray_only:
         bench_ray()
@@ -291,13 +358,13 @@ def main() -> None:
             ap.error(f"unknown rows {unknown}; choose from {list(TRAIN_ROWS)}")
         result = {"benchmark": "train() end to end", "config": "configs/mnist.toml", "batch": args.batch,
                   "episode_length": 20, "cores": 2, "updates_timed": args.train_updates,
-                  **bench_train_end_to_end(args.batch, args.train_updates, rows)}
+                  **bench_train_end_to_end(args.batch, args.train_updates, rows, args.filed_tree)}
         write_result("bench_train_end_to_end", result)
         return
     if args.synthesize is not None:
         named = dict(item.split("=", 1) for item in args.synthesize) if args.synthesize else {}
         write_result("bench_synthesize", {"benchmark": "synthesize latency", **bench_synthesize(
-            args.images, {"shipped": None, **named})})
+            args.images, {"shipped": None, **named}, filed_tree=args.filed_tree)})
         return
     t0 = time.perf_counter()
     result = {"benchmark": "training loop", "config": "configs/mnist.toml", "batch": args.batch,
