@@ -173,15 +173,17 @@ VERIFY = 4
 
 
 def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: int,
-                   verify: int | None = None) -> Program:
+                   verify: int | None = None, *, with_score: bool = False):
     """The best of ``samples`` policy programs for ``image`` by real (libmypaint) MSE, among the
     ``verify`` (default :data:`VERIFY`, read at the call) best by the raster's MSE (all of them
-    when ``verify >= samples``)."""
+    when ``verify >= samples``); with ``with_score``, ``(program, its libmypaint MSE)``."""
     verify = VERIFY if verify is None else verify
     candidates, raster = policy_candidates(policy, image, samples, seed, steps, with_scores=True)
     shortlist = np.argsort(raster, kind="stable")[:verify]
     scores = [mse(candidates[k].render(), image) for k in shortlist]
-    return candidates[int(shortlist[int(np.argmin(scores))])]
+    best = int(np.argmin(scores))
+    program = candidates[int(shortlist[best])]
+    return (program, scores[best]) if with_score else program
 
 
 #: The most programs one :func:`sample` call draws (each is a policy episode and a render).
@@ -278,7 +280,7 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
         raise SplRangeError(f"samples={samples!r} must be an integer >= 1")
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    source = None
+    source, score = None, None
     if method == "greedy":
         from .search import greedy
         size = 64
@@ -303,16 +305,17 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
         if domain == "scene":
             program = _scene(policy, image, method, samples, seed, steps, budget)
         else:
-            program = best_of_policy(policy, image, samples, seed, steps)
+            program, score = best_of_policy(policy, image, samples, seed, steps, with_score=True)
         if method == "policy+refine" and domain == "paint":
             from .search import refine
-            program = refine(program, image, seconds=refine_seconds, seed=seed)
-    score = mse(program.render(), image)
+            program, score = refine(program, image, seconds=refine_seconds, seed=seed), None
+    if score is None:
+        score = mse(program.render(), image)
     _warn_if_blank(program, image, score)
     if domain == "paint":   # readable: hex colours, no move runs, no statement that does not help
         from .tidy import tidy
         # tidy rewrites an ``mse`` entry with its own last render's score: no render again
-        program = tidy(program.with_metadata(mse=f"{score:.6f}"), image)
+        program = tidy(program.with_metadata(mse=f"{score:.6f}"), image, score=score)
         score = float(program.metadata["mse"])
     meta = {"method": method, "mse": f"{score:.6f}", "seconds": f"{time.perf_counter() - t0:.3f}",
             "seed": str(seed)}

@@ -82,26 +82,29 @@ def merge_moves(program: Program) -> Program:
 
 
 def tidy(program: Program, target, *, tolerance: float = TOLERANCE,
-         backend: str | None = None) -> Program:
+         backend: str | None = None, score: float | None = None) -> Program:
     """The tidied ``program`` (see the module docstring): MSE against ``target`` (H×W×3, float
     in [0, 1] or uint8, the size of the program's render) at most the input's plus
-    ``tolerance``; header and metadata kept (``mse`` rewritten when present)."""
+    ``tolerance``; header and metadata kept (``mse`` rewritten when present). ``score``: the
+    input's MSE against ``target`` on ``backend`` when the caller has just computed it (one
+    render fewer; trusted, not checked)."""
     _check_paint(program)
     tolerance = _check_tolerance(tolerance)
     header = program.header
     original = list(program)
-    first = program.render(backend=backend)
-    image = _check_target(target, first.shape)
+    size = program.lower().settings["canvas"]   # a render's default size, in pixels
+    first = None if score is not None else program.render(backend=backend)
+    image = _check_target(target, first.shape if first is not None else (size, size, 3))
 
-    def score(statements) -> float:
+    def score_of(statements) -> float:
         return _mse(Program(header, statements).render(backend=backend), image)
 
-    current = _mse(first, image)
+    current = _mse(first, image) if score is None else float(score)
     limit = current + tolerance
     kept = _drop_trailing_moves(original)   # exact: nothing is drawn after them
     for edit in (_snap, _merge):
         candidate = edit(kept)
-        if candidate != kept and (new := score(candidate)) <= limit:
+        if candidate != kept and (new := score_of(candidate)) <= limit:
             kept, current = candidate, new
     # positions before the one being tried never change, so the estimates stay in step
     estimates = _removal_estimates(Program(header, kept), image, backend)
@@ -113,12 +116,12 @@ def tidy(program: Program, target, *, tolerance: float = TOLERANCE,
             kept, i = candidate, start - 1   # a move with no stroke after it: same image
         elif estimates[i] > SCREEN:
             i -= 1                           # plainly part of the picture: no render
-        elif (new := score(candidate)) <= limit:
+        elif (new := score_of(candidate)) <= limit:
             kept, current, i = candidate, new, start - 1
         else:
             i -= 1
     candidate = _merge(kept)   # runs left: the removals re-rolled the texture, so try again
-    if candidate != kept and (new := score(candidate)) <= limit:
+    if candidate != kept and (new := score_of(candidate)) <= limit:
         kept, current = candidate, new
     result = Program(header, kept, metadata=program.metadata)
     if "mse" in program.metadata:   # the synthesizer's score must describe the returned program

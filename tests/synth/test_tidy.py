@@ -162,3 +162,13 @@ def test_removal_estimates_are_exact_for_strokes_nothing_else_touches():
         assert estimates[k] == pytest.approx(rise, abs=1e-6)
         assert estimates[k] < 0                 # white on white would be better: removing helps
     assert estimates[0] == estimates[2] == 0    # moves draw nothing themselves
+
+
+def test_a_known_score_saves_the_first_render_and_gives_the_same_result():
+    p = Program.parse("paint\n" + RUNS)
+    target = np.ones((64, 64, 3), np.float32)
+    target[20:40, 10:50] = 0.1
+    score = mse(p.render(), target)
+    assert tidy(p, target, score=score) == tidy(p, target)
+    with pytest.raises(SplRangeError, match="not the program's render shape"):
+        tidy(p, target[:32], score=score)    # the target is still checked
