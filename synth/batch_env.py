@@ -88,11 +88,12 @@ class BatchEnv:
         """(B,) True where nothing visible was drawn."""
         return (self.canvas - self.blank).abs().flatten(1).amax(1) < 1e-3
 
-    def programs(self) -> list[Program]:
-        """The program each canvas drew this episode."""
+    def programs(self, rows=None) -> list[Program]:
+        """The program each canvas drew this episode (of the canvases ``rows`` only, in that
+        order, when given)."""
         header = Header(self.domain, tuple(sorted(self.spec.explicit_settings().items())))
         out = []
-        for b in range(self.batch):
+        for b in range(self.batch) if rows is None else rows:
             stmts = [self.spec.decode({s: int(a[s][b]) for s in a}) for a in self.actions]
             out.append(Program(header, stmts))
         return out

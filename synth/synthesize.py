@@ -147,18 +147,24 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 
 @torch.no_grad()
 def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
-                      episode_length: int | None = None, *, with_scores: bool = False):
+                      episode_length: int | None = None, *, with_scores: bool = False,
+                      best: int | None = None):
     """``samples`` programs from the policy for one target (H×W×3 float in [0, 1]); with
     ``with_scores`` also their MSEs (``samples``,) on the rollout's interpreter (paint: the
-    raster, an approximation of libmypaint), as ``(programs, scores)``."""
+    raster, an approximation of libmypaint), as ``(programs, scores)``. ``best``: only the
+    ``best`` programs by that MSE, best first (ties in sample order), with ``with_scores``."""
     spec = policy.spec
     env = BatchEnv(spec, samples, episode_length, "raster" if spec.domain == "paint" else None)
     torch.manual_seed(seed)
     t = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].expand(samples, -1, -1, -1)
     sample_episode(policy, env, t)   # quantises: the policy was trained on uint8 images
-    programs = env.programs()
+    rows = None
     if with_scores:
         scores = ((env.canvas.float() - t.float()) ** 2).flatten(1).mean(1).cpu().numpy()
+        if best is not None:   # decode only the programs the caller will look at
+            rows = np.argsort(scores, kind="stable")[:best]
+            scores = scores[rows]
+    programs = env.programs(rows)
     env.close()
     if spec.domain == "scene":  # the policy pads a scene by placing its last object again
         programs = [_first_in_each_cell(spec, p) for p in programs]
@@ -178,11 +184,10 @@ def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: in
     ``verify`` (default :data:`VERIFY`, read at the call) best by the raster's MSE (all of them
     when ``verify >= samples``); with ``with_score``, ``(program, its libmypaint MSE)``."""
     verify = VERIFY if verify is None else verify
-    candidates, raster = policy_candidates(policy, image, samples, seed, steps, with_scores=True)
-    shortlist = np.argsort(raster, kind="stable")[:verify]
-    scores = [mse(candidates[k].render(), image) for k in shortlist]
+    shortlist, _ = policy_candidates(policy, image, samples, seed, steps, with_scores=True, best=verify)
+    scores = [mse(program.render(), image) for program in shortlist]
     best = int(np.argmin(scores))
-    program = candidates[int(shortlist[best])]
+    program = shortlist[best]
     return (program, scores[best]) if with_score else program
 
 

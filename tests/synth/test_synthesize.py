@@ -148,3 +148,9 @@ def test_best_of_policy_verifies_the_rasters_shortlist():
     assert len(raster) == 6 and np.all(np.isfinite(raster))
     assert best_of_policy(policy, image, 6, 0, 20, verify=6) == candidates[int(np.argmin(real))]
     assert best_of_policy(policy, image, 6, 0, 20, verify=1) == candidates[int(np.argmin(raster))]
+    # best=k decodes only the raster's k best, best first, with their scores
+    order = np.argsort(raster, kind="stable")
+    top, scores = policy_candidates(policy, image, 6, 0, 20, with_scores=True, best=3)
+    assert top == [candidates[k] for k in order[:3]] and np.array_equal(scores, raster[order[:3]])
+    program, score = best_of_policy(policy, image, 6, 0, 20, verify=6, with_score=True)
+    assert score == min(real) and program == candidates[int(np.argmin(real))]
