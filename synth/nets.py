@@ -105,7 +105,7 @@ class SpatialLocationHead(nn.Module):
         return self.net(x).flatten(1)                                      # (B, grid²)
 
 
-def categorical(logits, taken=None, greedy: bool = False, raw=None):
+def categorical(logits, taken=None, greedy: bool = False, raw=None, scores: bool = True):
     """Sample (or score ``taken``) from a batch of categoricals: (B, n) logits → the actions
     (B,) long, their log-probabilities and the entropies (B,).
 
@@ -117,7 +117,8 @@ def categorical(logits, taken=None, greedy: bool = False, raw=None):
     for the categorical, never an index of probability 0, and cheaper than
     ``torch.multinomial`` (14% of a lean policy's 16-sample episode at batch 16, one thread).
     ``greedy`` takes the argmax of ``raw`` (the logits before a temperature; default
-    ``logits``)."""
+    ``logits``). ``scores=False`` (sampling for inference): the same actions, with ``None`` for
+    the log-probabilities and entropies."""
     log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
     probs = F.softmax(log_p, dim=-1)
     if taken is not None:
@@ -128,6 +129,8 @@ def categorical(logits, taken=None, greedy: bool = False, raw=None):
         cdf = probs.cumsum(-1)
         u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device) * cdf[..., -1:]
         a = (cdf <= u).sum(-1)
+    if not scores:
+        return a, None, None
     logp = log_p.gather(-1, a.long().unsqueeze(-1)).squeeze(-1)
     ent = -(torch.clamp(log_p, min=torch.finfo(log_p.dtype).min) * probs).sum(-1)
     return a, logp, ent
@@ -136,9 +139,9 @@ def categorical(logits, taken=None, greedy: bool = False, raw=None):
 @dataclass
 class PolicyOutput:
     actions: dict            # slot → (B,) long
-    log_prob: torch.Tensor   # (B,) sum over used slots
-    entropy: torch.Tensor    # (B,) sum over used slots
-    value: torch.Tensor      # (B,)
+    log_prob: torch.Tensor   # (B,) sum over used slots (None: sampled with scores=False)
+    entropy: torch.Tensor    # (B,) sum over used slots (None: likewise)
+    value: torch.Tensor      # (B,) (None: likewise)
     state: tuple             # LSTM (h, c)
     logits: dict             # slot → (B, n)
 
@@ -253,10 +256,14 @@ class Policy(nn.Module):
 
     def forward(self, canvas, target, prev_action, state, actions: dict | None = None,
                 greedy: bool = False, temperature: float = 1.0,
-                target_features=None) -> PolicyOutput:
+                target_features=None, scores: bool = True) -> PolicyOutput:
         """One step: sample (or score the given ``actions``, teacher forcing) every slot.
         ``target_features``: :meth:`target_features` of ``target``, computed once per episode
-        by the caller (else here)."""
+        by the caller (else here). ``scores=False`` (inference: only the actions are wanted;
+        not with ``actions``): the same actions, with ``log_prob``, ``entropy`` and ``value``
+        ``None``."""
+        if not scores and actions is not None:
+            raise ValueError("scores=False samples actions; teacher forcing needs scores")
         z, state, fmap = self.encode(canvas, target, prev_action, state, target_features)
         chosen, logits_out = {}, {}
         embedded = {}
@@ -271,12 +278,15 @@ class Policy(nn.Module):
             else:
                 logits = head(F.relu(h))                                            # (B, n)
             logits_out[s] = logits
-            a, logp, ent = categorical(logits / temperature, None if actions is None else actions[s],
-                                       greedy=greedy, raw=logits)
+            a, logp, ent = categorical(logits if temperature == 1.0 else logits / temperature,
+                                       None if actions is None else actions[s],
+                                       greedy=greedy, raw=logits, scores=scores)
             chosen[s] = a
             embedded[s] = self.slot_embed[s](a)
             logps.append(logp)
             ents.append(ent)
+        if not scores:
+            return PolicyOutput(chosen, None, None, None, state, logits_out)
         flag = chosen["flag"] if "flag" in chosen else torch.zeros_like(next(iter(chosen.values())))
         mask = self.mask_table[flag]                                                # (B, slots)
         log_prob = (torch.stack(logps, 1) * mask).sum(1)

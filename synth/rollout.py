@@ -62,22 +62,27 @@ class Episode:
     actions: dict            # slot → (T, B) long
     log_prob: torch.Tensor   # (T, B) log π(action) summed over the slots the statement uses
     entropy: torch.Tensor    # (T, B) entropy summed over those slots
-    value: torch.Tensor      # (T, B) the value head's baseline
+    value: torch.Tensor      # (T, B) the value head's baseline (these three None: scores=False)
 
     @property
     def steps(self) -> int:
         return self.canvases.shape[0] - 1
 
 
-def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = False) -> Episode:
+def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = False,
+                   scores: bool = True) -> Episode:
     """Run one episode of ``env.batch`` canvases with ``policy`` sampling every action.
 
     ``targets`` (B, 3, H, W) float in [0, 1] (uint8 accepted) with B = ``env.batch``; they are
     quantised, the env is reset with them, and each step the policy sees the quantised canvas
     and target. Sampling draws from torch's global generator: the same seed gives the same
     episode. ``keep_graph=False`` runs without autograd; ``True`` keeps the graph of the
-    recorded log-probabilities, entropies and values. After the call ``env`` holds the final
-    state (``env.programs()``, ``env.new_sequences``, ``env.blank_mask()``)."""
+    recorded log-probabilities, entropies and values. ``scores=False`` (inference, without
+    ``keep_graph``): the same episode, with ``log_prob``, ``entropy`` and ``value`` ``None``.
+    After the call ``env`` holds the final state (``env.programs()``, ``env.new_sequences``,
+    ``env.blank_mask()``)."""
+    if keep_graph and not scores:
+        raise ValueError("keep_graph=True keeps the graph of the scores: it needs scores=True")
     if targets.dim() != 4 or targets.shape[0] != env.batch:
         raise SplRangeError(f"targets of shape {tuple(targets.shape)} do not fit a batch of "
                             f"{env.batch}: expected ({env.batch}, 3, H, W)")
@@ -92,7 +97,7 @@ def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = Fal
         actions: dict = {s: [] for s in policy.order}
         logps, ents, values = [], [], []
         while not env.done:
-            out = policy(from_uint8(canvases[-1]), target, prev, state, **memo)
+            out = policy(from_uint8(canvases[-1]), target, prev, state, scores=scores, **memo)
             obs = env.step(out.actions)
             canvases.append(to_uint8(obs["canvas"]))
             for s, a in out.actions.items():
@@ -101,8 +106,9 @@ def sample_episode(policy, env, targets: torch.Tensor, *, keep_graph: bool = Fal
             ents.append(out.entropy)
             values.append(out.value)
             prev, state = out.actions, out.state
+        stacked = [torch.stack(v) for v in (logps, ents, values)] if scores else [None] * 3
         return Episode(torch.stack(canvases), targets_u8, {s: torch.stack(v) for s, v in actions.items()},
-                       torch.stack(logps), torch.stack(ents), torch.stack(values))
+                       *stacked)
 
 
 def _target_features(policy, target: torch.Tensor) -> dict:

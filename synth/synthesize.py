@@ -145,7 +145,7 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((np.asarray(a, np.float32) - np.asarray(b, np.float32)) ** 2))
 
 
-@torch.no_grad()
+@torch.inference_mode()   # no autograd bookkeeping at all: 4-5% of a lean episode
 def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
                       episode_length: int | None = None, *, with_scores: bool = False,
                       best: int | None = None):
@@ -157,7 +157,7 @@ def policy_candidates(policy, target: np.ndarray, samples: int, seed: int,
     env = BatchEnv(spec, samples, episode_length, "raster" if spec.domain == "paint" else None)
     torch.manual_seed(seed)
     t = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].expand(samples, -1, -1, -1)
-    sample_episode(policy, env, t)   # quantises: the policy was trained on uint8 images
+    sample_episode(policy, env, t, scores=False)   # quantises: the policy saw uint8 images
     rows = None
     if with_scores:
         scores = ((env.canvas.float() - t.float()) ** 2).flatten(1).mean(1).cpu().numpy()

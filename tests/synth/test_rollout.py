@@ -76,6 +76,21 @@ def test_same_seed_same_episode_other_seed_other_episode(policy):
     assert not all(torch.equal(a.actions[s], c.actions[s]) for s in SPEC.order)
 
 
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+def test_sampling_without_scores_draws_the_same_episode(arch):
+    """Inference's scores=False path (synthesize) skips log-probabilities, entropies and
+    values, and draws exactly the actions the scored path draws for the seed."""
+    torch.manual_seed(0)
+    policy = Policy(SPEC, PolicyConfig(channels=8, hidden=32, arch=arch)).eval()
+    scored, _ = _episode(policy, seed=3)
+    bare, env = _episode(policy, seed=3, scores=False)
+    assert all(torch.equal(scored.actions[s], bare.actions[s]) for s in SPEC.order)
+    assert torch.equal(scored.canvases, bare.canvases)
+    assert bare.log_prob is None and bare.entropy is None and bare.value is None
+    with pytest.raises(ValueError, match="needs scores=True"):
+        _episode(policy, keep_graph=True, scores=False)
+
+
 def test_teacher_forced_log_probs_equal_those_recorded_while_sampling(policy):
     ep, _ = _episode(policy, seed=2)
     with torch.no_grad():
