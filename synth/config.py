@@ -85,6 +85,10 @@ class RunConfig:
     """Updates between checkpoints (a kill loses at most this many)."""
     log_every: int = 10
     """Updates between progress lines on stderr."""
+    grid_every: int = 0
+    """Every this many RL updates, the batch's first 16 final canvases (each beside its target
+    when conditional) go to ``<out_dir>/grids/update_NNNNNN.png`` and that update's metrics
+    line names the file (:mod:`synth.grids`); 0: never."""
     max_seconds: float = 0.0
     """Stop RL after this wall-clock time, with a final checkpoint (0: no limit)."""
     progress: bool = True
@@ -233,6 +237,7 @@ RULES = MappingProxyType({
     "workers": Rule(int, 1, 1024), "shards": Rule(int, 1, 64), "seed": Rule(int, 0, 2**31 - 1), "threads": Rule(int, 0, 1024),
     "device": Rule(str, choices=("cpu", "cuda", "auto")), "out_dir": Rule(str, 1), "resume": Rule(bool),
     "init_from": _NAME, "checkpoint_every": Rule(int, 1), "log_every": Rule(int, 1),
+    "grid_every": Rule(int, 0),
     "max_seconds": Rule(float, 0), "progress": Rule(bool),
     **CHECKPOINT_CONFIG,
     "batch": Rule(int, 1, 65536), "updates": Rule(int, 0), "policy_lr": Rule(float, 0, 1),

@@ -40,6 +40,7 @@ from . import rundir
 from .config import TrainConfig
 from .errors import ConfigError
 from .gradients import GradientPool, local_pool
+from .grids import COUNT, write_grid
 from .critic import RunningNorm, temporal_credit
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 from .rollout import from_uint8
@@ -247,6 +248,7 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     update = start
     try:
         for update in range(start + 1, rl.updates + 1):
+            traj = None
             for traj, reward, reward_metrics, metrics in _a2c_steps(
                     workers, learner, lambda t: rewards(rl, t, critic, norm), device,
                     value_only=update <= rl.value_warmup, metrics=metrics):
@@ -264,6 +266,9 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
                             idx = torch.from_numpy(real_rng.integers(0, len(targets), critic_cfg.d_batch))
                             real = torch.from_numpy(targets[idx.numpy()]).permute(0, 3, 1, 2).to(device)
                         metrics.update(critic.update(real, fakes, real_targets))
+            if run.grid_every and update % run.grid_every == 0 and traj is not None:
+                targets_shown = traj.targets[:COUNT] if config.policy.conditional else None
+                metrics["grid"] = str(write_grid(out, update, traj.canvases[-1][:COUNT], targets_shown))
             seconds = time.perf_counter() - t0
             frames = update * run.workers * rl.batch * (run.episode_length - 1)
             metrics.update(update=update, seconds=round(seconds, 2), frames=frames)
