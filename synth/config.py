@@ -111,6 +111,9 @@ class PolicyConfig:
     ``reward = "discriminator"``)."""
     spatial: bool = False
     """Location heads read the encoder's feature map (``nets.SpatialLocationHead``)."""
+    blind: bool = False
+    """SPIRAL's blind agent: the policy never sees the canvas, only the target and its own
+    previous actions (needs ``conditional``; arch ``"spiral"`` or ``"lean"``)."""
     arch: str = "spiral"
     """``"spiral"``: SPIRAL's network (every checkpoint written before this field). ``"lean"``:
     the same decoder with a patchifying encoder, bottleneck residual blocks and location logits
@@ -323,6 +326,10 @@ class TrainConfig:
         if rl.reward_norm != "none" and rl.reward != "discriminator":
             raise ConfigError(f"{source}: reward_norm={rl.reward_norm!r} normalises the critic's "
                               f"value and needs reward='discriminator', not reward={rl.reward!r}")
+        if self.policy.blind and (not self.policy.conditional or self.policy.arch == "scene"):
+            raise ConfigError(f"{source}: blind=true (the policy sees the target, not the canvas) "
+                              f"needs conditional=true and arch 'spiral' or 'lean', not "
+                              f"conditional={str(self.policy.conditional).lower()}, arch={self.policy.arch!r}")
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")

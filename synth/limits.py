@@ -108,6 +108,7 @@ CHECKPOINT_CONFIG = MappingProxyType({
     "embed": Rule(int, 1, 1024),
     "conditional": Rule(bool),
     "spatial": Rule(bool),
+    "blind": Rule(bool),
     "arch": Rule(str, choices=("spiral", "lean", "scene")),
 })
 

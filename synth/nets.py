@@ -244,7 +244,10 @@ class Policy(nn.Module):
         if self.config.conditional:
             if target_features is None:
                 target_features = self.target_features(target)
-            x = self._first_conv(canvas, first.weight[:, :3], first.bias) + target_features
+            if self.config.blind:   # the canvas never reaches the network (its weights go unused)
+                x = target_features + first.bias[None, :, None, None]
+            else:
+                x = self._first_conv(canvas, first.weight[:, :3], first.bias) + target_features
         else:
             x = self._first_conv(canvas, first.weight, first.bias)
         x = self.encoder[1:](x)                                                      # (B, 2C, H/8, W/8)

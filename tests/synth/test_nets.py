@@ -226,3 +226,28 @@ def test_target_features_computed_once_give_the_same_step(arch):
     torch.testing.assert_close(a.log_prob, b.log_prob)
     unconditional = Policy(spec, PolicyConfig(channels=8, hidden=32, arch=arch, conditional=False))
     assert unconditional.target_features(target) is None
+
+
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+def test_the_blind_agent_does_not_see_the_canvas(arch):
+    """blind=true (SPIRAL's blind agent): the same target, previous action and state give the
+    same outputs whatever the canvas; the full agent's outputs depend on it."""
+    spec = ActionSpec.for_domain("paint")
+    target = torch.rand(2, 3, 64, 64)
+    rest = lambda policy: (target, policy.no_action(2), policy.initial_state(2))  # noqa: E731
+    for blind in (True, False):
+        torch.manual_seed(0)
+        policy = Policy(spec, PolicyConfig(channels=8, hidden=32, arch=arch, blind=blind)).eval()
+        with torch.no_grad():
+            a = policy(torch.ones(2, 3, 64, 64), *rest(policy), greedy=True)
+            b = policy(torch.rand(2, 3, 64, 64), *rest(policy), greedy=True)
+        same = all(torch.equal(a.logits[s], b.logits[s]) for s in spec.order) and torch.equal(a.value, b.value)
+        assert same == blind
+
+
+def test_a_blind_agent_needs_a_target():
+    from synth.config import load_config
+    from synth.errors import ConfigError
+    load_config("configs/mnist_blind.toml")
+    with pytest.raises(ConfigError, match="blind=true .* needs conditional=true"):
+        load_config("configs/mnist_blind.toml", ["conditional=false", "reward=discriminator"])
