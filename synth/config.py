@@ -65,7 +65,8 @@ class RunConfig:
     and ``shards - 1`` children, each rolling out ``batch / shards`` episodes and
     back-propagating its part, one torch thread each; the learner averages the gradients (the
     same update as one process with the whole batch). 2 uses both cores of a 2-core machine.
-    Needs ``workers = 1``, a ``batch`` divisible by it and the CPU."""
+    Needs ``workers = 1``, a ``batch`` divisible by it and the CPU. Pretraining, which does not
+    shard, runs on at least this many torch threads instead."""
     seed: int = 0
     """Seed of torch, numpy and Python's ``random`` (same seed, same run)."""
     threads: int = 0

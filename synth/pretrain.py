@@ -160,13 +160,15 @@ def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None)
     goes to ``pretrain_checkpoint.pt`` beside it; with ``run.resume`` pretraining continues
     from there (a finished pretraining is not repeated; ``pretrain_updates = 0`` keeps the
     step count recorded there). ``out_dir`` is locked for the call;
-    torch runs on ``config.torch_threads()`` threads, restored on return."""
+    torch runs on ``config.torch_threads()`` threads (at least ``shards``), restored on return."""
     with rundir.running(config, stop) as stop_:
         return _pretrain(config, out_path, stop_)
 
 
 def _pretrain(config: TrainConfig, out_path, stop) -> Path:
     run, pre = config.run, config.pretrain
+    if run.shards > 1:   # RL's shards are cores; pretraining does not shard, so it threads on them
+        torch.set_num_threads(max(config.torch_threads(), run.shards))
     torch.manual_seed(run.seed)
     rng = random.Random(run.seed)
     device = config.torch_device()

@@ -462,6 +462,12 @@ def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path)
         assert torch.get_num_threads() == 3
         train(config, callback=lambda update, metrics, save: seen.append(torch.get_num_threads()))
         assert torch.get_num_threads() == 3
+        assert seen == [1, 1]
+        # with shards (cores for RL), pretraining threads on them: it does not shard
+        sharded = config.replace(shards=2)
+        seen.clear()
+        pretrain(sharded, stop=lambda: seen.append(torch.get_num_threads()))
+        assert seen == [2] and torch.get_num_threads() == 3
+        seen.clear()
     finally:
         torch.set_num_threads(before)
-    assert seen == [1, 1]
