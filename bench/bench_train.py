@@ -21,15 +21,22 @@ separately and reported as ``frames_per_s_with_critic`` as if ``reward = "discri
 
 **End to end** (``--train``; bench/results/bench_train_end_to_end.json): ``train()`` itself on
 ``configs/mnist.toml`` (no pretraining, no value warm-up), ``--train-updates`` timed updates
-after one warm-up, for each row of :data:`TRAIN_ROWS`: today's loop (SPIRAL's network, the
-learner re-evaluating every rollout) at 1 and 2 threads, the lean network with the
+after one warm-up, for each row of :data:`TRAIN_ROWS`: the loop as issue 17 found it (SPIRAL's
+network, the learner re-evaluating every rollout; today's code otherwise) at 1 and 2 threads,
+the lean network with the
 single-forward update at 1 and 2 threads, and the lean network on 2 shards (two processes of
 one thread, :mod:`synth.gradients`). Rows run one after the other on a machine left quiet.
 
 **Synthesize** (``--synthesize``; bench/results/bench_synthesize.json): seconds per
 ``synthesize(image)`` (16 policy samples, one thread, tidy included) over ``--images``
-evaluation digits, rows alternating image by image: today's path (the shipped checkpoint, all
-16 candidates rendered by libmypaint), the shipped checkpoint now, and each named checkpoint.
+evaluation digits, rows alternating image by image: the shipped checkpoint with all 16
+candidates rendered by libmypaint (as when issue 17 was filed; today's code otherwise), the
+shipped checkpoint now, and each named checkpoint.
+
+``--filed-tree DIR`` (with ``--train`` or ``--synthesize``) adds rows of the code itself as the
+issue was filed, from a git worktree of that commit (:mod:`filed_code`; issue 17: ``git worktree
+add /tmp/filed 05143fa``): its own ``train()`` at 1 and 2 threads, its own ``synthesize``
+(alternating image by image with the rest). Those are the "today" the issue's ratios mean.
 
 **Ray** (``--ray`` or ``--ray-only``; bench/results/bench_train.json): frames/s embedded
 (2 threads) vs Ray with 1 and 2 gradient-worker actors at batch 16 episodes per worker,
@@ -149,6 +156,7 @@ def bench_loop(batch: int, updates: int, thread_counts: list[int]) -> dict:
 
 
 FILED = "filed code (its own synthesize and checkpoint)"
+SHIPPED_VERIFY_16 = "shipped, verify 16 (today's code)"
 FILED_CHILD = str(Path(__file__).with_name("filed_code.py"))
 
 
@@ -182,7 +190,7 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
                      filed_tree: str | None = None) -> dict:
     """``synthesize(image)`` (16 policy samples, one thread, tidy included) per checkpoint over
     ``images`` evaluation digits, the rows alternating image by image (same load): median
-    seconds and mean MSE (real libmypaint). ``today`` reruns the shipped checkpoint as
+    seconds and mean MSE (real libmypaint). ``verify 16`` reruns the shipped checkpoint as
     ``synthesize`` was when issue 17 was filed: every one of the 16 candidates rendered by
     libmypaint (``VERIFY = 16``). ``filed_tree``: also the filed commit's own synthesize (a
     worktree; :mod:`filed_code`), in a child process, alternating image by image with the rest."""
@@ -191,7 +199,7 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
     from synth.evaluate import spread
     digits = load_set("mnist-eval", size=64)[0]
     digits = digits[spread(len(digits), images)]
-    rows = {"today (shipped, verify 16)": (None, 16), **{name: (path, synth_module.VERIFY)
+    rows = {SHIPPED_VERIFY_16: (None, 16), **{name: (path, synth_module.VERIFY)
                                                          for name, path in checkpoints.items()}}
     seconds = {name: [] for name in rows}
     errors = {name: [] for name in rows}
@@ -229,9 +237,9 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
                       "checkpoint": "synth/checkpoints/mnist.pt", "tree": filed_tree}
         for row in out.values():
             row["speedup_over_filed"] = round(out[FILED]["seconds_median"] / row["seconds_median"], 2)
-    today = out["today (shipped, verify 16)"]["seconds_median"]
+    today = out[SHIPPED_VERIFY_16]["seconds_median"]
     for row in out.values():
-        row["speedup_over_today"] = round(today / row["seconds_median"], 2)
+        row["speedup_over_verify_16"] = round(today / row["seconds_median"], 2)
     return {"images": len(digits), "rounds": rounds, "rows": out,
             "note": "synthesize(image, invert=False, seed=k): 16 samples, one thread, tidy "
                     "included; rows alternate image by image; mse: the first round's"}
@@ -257,11 +265,11 @@ def measure_train(config, workers_factory) -> dict:
             "updates_per_s": round(updates / span, 3)}
 
 
-#: The end-to-end rows (``--train``): name → (config overrides, workers). "today" is the issue's
+#: The end-to-end rows (``--train``): name → (config overrides, workers). The spiral rows are the issue's
 #: loop: SPIRAL's network, the learner scoring every rollout again (a worker copy samples).
 TRAIN_ROWS = {
-    "spiral_1_thread_re_evaluated (today)": (["arch=spiral", "threads=1"], "re-evaluate"),
-    "spiral_2_threads_re_evaluated (today)": (["arch=spiral", "threads=2"], "re-evaluate"),
+    "spiral_1_thread_re_evaluated (today's code)": (["arch=spiral", "threads=1"], "re-evaluate"),
+    "spiral_2_threads_re_evaluated (today's code)": (["arch=spiral", "threads=2"], "re-evaluate"),
     "lean_1_thread": (["arch=lean", "threads=1"], "default"),
     "lean_2_threads": (["arch=lean", "threads=2"], "default"),
     "lean_2_shards": (["arch=lean", "threads=1", "shards=2"], "default"),
@@ -276,7 +284,7 @@ def bench_train_end_to_end(batch: int, updates: int, rows: list[str], filed_tree
     out = {}
     with tempfile.TemporaryDirectory() as d:
         for threads in (1, 2) if filed_tree else ():
-            name = f"filed code, {threads} thread{'s' * (threads > 1)} (today)"
+            name = f"filed code, {threads} thread{'s' * (threads > 1)}"
             reply = subprocess.run([sys.executable, FILED_CHILD, filed_tree, "train", str(threads),
                                     str(batch), str(updates), f"{d}/filed{threads}"],
                                    stdout=subprocess.PIPE, text=True, check=True)
@@ -299,10 +307,10 @@ def bench_train_end_to_end(batch: int, updates: int, rows: list[str], filed_tree
             finally:
                 torch.set_num_threads(before)
             print(name, out[name], flush=True)
-    today = [v["frames_per_s"] for k, v in out.items() if "today" in k]
+    today = [v["frames_per_s"] for k, v in out.items() if "today's code" in k]
     if today:
         for k, v in out.items():
-            v["over_today_best"] = round(v["frames_per_s"] / max(today), 2)
+            v["over_spiral_rows_best"] = round(v["frames_per_s"] / max(today), 2)
     filed = [v["frames_per_s"] for k, v in out.items() if k.startswith("filed code")]
     if filed:
         for v in out.values():
@@ -342,7 +350,7 @@ def main() -> None:
                          "-> bench_train_end_to_end.json")
     ap.add_argument("--train-updates", type=int, default=3, help="timed updates per end-to-end row")
     ap.add_argument("--synthesize", nargs="*", default=None, metavar="NAME=CHECKPOINT",
-                    help="only synthesize latency: today's path, the shipped checkpoint and each "
+                    help="only synthesize latency: the shipped checkpoint verifying all 16, now, and each "
                          "NAME=CHECKPOINT -> bench_synthesize.json")
     ap.add_argument("--filed-tree", default=None, metavar="DIR",
                     help="with --train or --synthesize: also rows of the code as filed, from this "
