@@ -23,9 +23,8 @@ separately and reported as ``frames_per_s_with_critic`` as if ``reward = "discri
 ``configs/mnist.toml`` (no pretraining, no value warm-up), ``--train-updates`` timed updates
 after one warm-up, for each row of :data:`TRAIN_ROWS`: the loop as issue 17 found it (SPIRAL's
 network, the learner re-evaluating every rollout; today's code otherwise) at 1 and 2 threads,
-the lean network with the
-single-forward update at 1 and 2 threads, and the lean network on 2 shards (two processes of
-one thread, :mod:`synth.gradients`). Rows run one after the other on a machine left quiet.
+the lean network with the single-forward update at 1 and 2 threads, and the lean network on 2
+shards (two processes of one thread, :mod:`synth.gradients`). Rows run one after the other on a machine left quiet.
 
 **Synthesize** (``--synthesize``; bench/results/bench_synthesize.json): seconds per
 ``synthesize(image)`` (16 policy samples, one thread, tidy included) over ``--images``
@@ -265,8 +264,8 @@ def measure_train(config, workers_factory) -> dict:
             "updates_per_s": round(updates / span, 3)}
 
 
-#: The end-to-end rows (``--train``): name → (config overrides, workers). The spiral rows are the issue's
-#: loop: SPIRAL's network, the learner scoring every rollout again (a worker copy samples).
+#: The end-to-end rows (``--train``): name → (config overrides, workers). The spiral rows are
+#: the issue's loop (SPIRAL's network, the learner scoring every rollout again) on today's code.
 TRAIN_ROWS = {
     "spiral_1_thread_re_evaluated (today's code)": (["arch=spiral", "threads=1"], "re-evaluate"),
     "spiral_2_threads_re_evaluated (today's code)": (["arch=spiral", "threads=2"], "re-evaluate"),
