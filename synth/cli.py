@@ -77,11 +77,11 @@ def add_commands(sub) -> None:
                        "the others are still done (exit status 1).")
     p.add_argument("images", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "mcmc"],
+    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "mcmc"],
                    help="default: the domain's best (paint: policy, scene: policy+refine)")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--samples", type=positive_int, default=None,
-                   help="policy samples per image (default: 16 paint, 1 scenes)")
+                   help="policy samples per image (default: 16 paint, 1 scenes; beam: per partial program)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--invert", default=None, action=argparse.BooleanOptionalAction,
@@ -104,7 +104,7 @@ def add_commands(sub) -> None:
                        "--domain scene: object recovery of the policy vs MCMC on held-out scenes")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--set", dest="set_name", default="mnist-eval")
-    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine"],
+    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam"],
                    help="paint only (default policy); scenes compare the policy with MCMC")
     p.add_argument("--limit", type=int, default=None,
                    help="images (default 1000) or scenes (default 200), >= 1")

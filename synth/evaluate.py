@@ -29,7 +29,7 @@ from .progress import progress_bar
 __all__ = ["evaluate_paint", "evaluate_scenes", "spread", "PAINT_METHODS", "DEFAULT_IMAGES",
            "DEFAULT_SCENES"]
 
-PAINT_METHODS = ("policy", "greedy", "policy+refine")
+PAINT_METHODS = ("policy", "greedy", "policy+refine", "beam")
 DEFAULT_IMAGES = 1000
 DEFAULT_SCENES = 200
 

@@ -6,6 +6,9 @@ Methods:
   interpreter it was trained on), render the raster's best :data:`VERIFY` (4) candidates with
   real libmypaint, return the best of them by MSE (:func:`best_of_policy`).
 * ``"greedy"`` — training-free stroke-by-stroke search (:mod:`synth.search`).
+* ``"beam"`` (paint) — the policy proposes each next statement, ``samples`` per partial program,
+  and a beam of :data:`synth.beam.WIDTH` (4) partial programs survives by raster MSE
+  (:mod:`synth.beam`); the beam's best :data:`VERIFY` are rendered by libmypaint.
 * ``"policy+refine"`` — the policy's best candidate, then local refinement.
 * ``"mcmc"`` (scenes) — blocked Metropolis–Hastings on real MuJoCo (:mod:`synth.mcmc`), the
   baseline of SPIRAL's scene experiment; ``budget`` renderer calls.
@@ -56,8 +59,8 @@ from .rollout import sample_episode
 __all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy",
            "BlankResultWarning", "torch_threads"]
 
-METHODS = ("policy", "greedy", "policy+refine", "mcmc")
-DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine"),
+METHODS = ("policy", "greedy", "policy+refine", "beam", "mcmc")
+DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine", "beam"),
                   "scene": ("policy+refine", "policy", "mcmc")}
 #: Per domain: the default method (the first of DOMAIN_METHODS), samples and renderer budget.
 DEFAULT_SAMPLES = {"paint": 16, "scene": 1}
@@ -191,6 +194,16 @@ def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: in
     return (program, scores[best]) if with_score else program
 
 
+def best_of_beam(policy, image: np.ndarray, expand: int, seed: int, steps: int) -> tuple[Program, float]:
+    """The policy-guided beam's (:func:`synth.beam.beam_search`) best program for ``image`` by
+    real (libmypaint) MSE among its :data:`VERIFY` best by the raster's, and that MSE."""
+    from .beam import beam_search
+    programs, _ = beam_search(policy, image, expand=expand, steps=steps - 1, seed=seed)
+    scores = [mse(program.render(), image) for program in programs[:VERIFY]]
+    best = int(np.argmin(scores))
+    return programs[best], scores[best]
+
+
 #: The most programs one :func:`sample` call draws (each is a policy episode and a render).
 MAX_SAMPLES = 4096
 
@@ -309,6 +322,8 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
         source = str(checkpoint or default_checkpoint(domain))
         if domain == "scene":
             program = _scene(policy, image, method, samples, seed, steps, budget)
+        elif method == "beam":
+            program, score = best_of_beam(policy, image, samples, seed, steps)
         else:
             program, score = best_of_policy(policy, image, samples, seed, steps, with_score=True)
         if method == "policy+refine" and domain == "paint":
