@@ -12,8 +12,8 @@ error, keeping a few pen positions for the next stroke.
 Sampling the policy many times (``synthesize``'s ``"policy"`` method) asks it for whole
 programs and keeps the best; the beam asks it for one statement at a time and keeps the best
 prefixes, so a good stroke is never lost to a bad later one. On 20 evaluation digits with a
-weak lean policy (one thread, a busy machine): 16 samples reached a mean MSE of 0.0360 in 0.21 s
-per image; a beam of 4 × 16 0.0258 in 0.44 s, 4 × 8 0.0287 in 0.28 s (docs/synthesis.md).
+weak lean policy (one thread, a busy machine): 16 samples reached a mean MSE of 0.0360 in 0.20 s
+per image; a beam of 4 × 16 0.0243 in 0.43 s, 4 × 8 0.0271 in 0.30 s (docs/synthesis.md).
 
 Deterministic for a seed (torch's global generator, as the policy samples); paint only.
 """
