@@ -133,7 +133,9 @@ def _removal_estimates(program: Program, image: np.ndarray, backend) -> list[flo
     """For each statement, the MSE rise against ``image`` if the pixels it was the last to
     change took back their values from before it (one render, with every intermediate image).
     Exact for a stroke nothing else touches; a move's estimate is 0 (it draws nothing itself)."""
-    before = np.ones(image.shape, np.float32)   # the paper: white
+    paper = program.lower().settings["background"]
+    before = np.empty(image.shape, np.float32)
+    before[...] = (paper.r, paper.g, paper.b)   # the blank canvas
     last = np.full(image.shape[:2], -1)         # which statement last changed each pixel
     previous = np.empty((len(program),) + image.shape, np.float32)
     for k, after in enumerate(program.frames(backend=backend)):

@@ -162,6 +162,12 @@ def test_removal_estimates_are_exact_for_strokes_nothing_else_touches():
         assert estimates[k] == pytest.approx(rise, abs=1e-6)
         assert estimates[k] < 0                 # white on white would be better: removing helps
     assert estimates[0] == estimates[2] == 0    # moves draw nothing themselves
+    # on coloured paper the pixels go back to the paper's colour, not to white
+    tinted = Program.parse("paint background=#c0d0e0\n" + apart)
+    estimates = _removal_estimates(tinted, target, "raster")
+    without = Program(tinted.header, list(tinted)[:3])
+    rise = mse(without.render(backend="raster"), target) - mse(tinted.render(backend="raster"), target)
+    assert estimates[3] == pytest.approx(rise, abs=1e-6)
 
 
 def test_a_known_score_saves_the_first_render_and_gives_the_same_result():
