@@ -44,3 +44,23 @@ def test_shipped_scene_checkpoint_recovers_objects_and_beats_mcmc():
     for multiple in (1, 10):   # SPIRAL's comparison: blocked MH at equal and 10x the calls
         baseline = evaluate_mcmc(policy.spec, scenes, budget=calls * multiple)
         assert ours["exact_fraction"] > baseline["exact_fraction"] + 0.3
+
+
+def test_shipped_lean_checkpoint_paints_digits_with_the_policy_and_the_beam():
+    """synth/checkpoints/mnist_lean.pt (issue 17's CPU network) is a lean policy, small, and
+    paints: both the default method and the policy-guided beam beat the blank canvas widely."""
+    from pathlib import Path
+
+    from synth.data import load_set
+    from synth.synthesize import load_policy
+    path = Path(default_checkpoint("paint")).with_name("mnist_lean.pt")
+    assert path.stat().st_size <= 20 * 2 ** 20
+    policy, _ = load_policy(path)
+    assert policy.config.arch == "lean"
+    images, _ = load_set("mnist-eval")
+    picks = images[np.linspace(0, len(images) - 1, 6).astype(int)]
+    blank = np.mean([mse(np.ones_like(t), t) for t in picks])
+    for method in ("policy", "beam"):
+        scores = [mse(synthesize(t, seed=k, method=method, checkpoint=path).render(), t)
+                  for k, t in enumerate(picks)]
+        assert np.mean(scores) < 0.5 * blank
