@@ -188,10 +188,8 @@ def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: in
     when ``verify >= samples``); with ``with_score``, ``(program, its libmypaint MSE)``."""
     verify = VERIFY if verify is None else verify
     shortlist, _ = policy_candidates(policy, image, samples, seed, steps, with_scores=True, best=verify)
-    scores = [mse(program.render(), image) for program in shortlist]
-    best = int(np.argmin(scores))
-    program = shortlist[best]
-    return (program, scores[best]) if with_score else program
+    program, score = _best_rendered(shortlist, image)
+    return (program, score) if with_score else program
 
 
 def best_of_beam(policy, image: np.ndarray, expand: int, seed: int, steps: int) -> tuple[Program, float]:
@@ -199,9 +197,15 @@ def best_of_beam(policy, image: np.ndarray, expand: int, seed: int, steps: int) 
     real (libmypaint) MSE among its :data:`VERIFY` best by the raster's, and that MSE."""
     from .beam import beam_search
     programs, _ = beam_search(policy, image, expand=expand, steps=steps - 1, seed=seed)
-    scores = [mse(program.render(), image) for program in programs[:VERIFY]]
+    return _best_rendered(programs[:VERIFY], image)
+
+
+def _best_rendered(shortlist: list[Program], image: np.ndarray) -> tuple[Program, float]:
+    """The program of ``shortlist`` closest to ``image`` on libmypaint, and its MSE (the first
+    of equals)."""
+    scores = [mse(program.render(), image) for program in shortlist]
     best = int(np.argmin(scores))
-    return programs[best], scores[best]
+    return shortlist[best], scores[best]
 
 
 #: The most programs one :func:`sample` call draws (each is a policy episode and a render).

@@ -92,9 +92,13 @@ def tidy(program: Program, target, *, tolerance: float = TOLERANCE,
     tolerance = _check_tolerance(tolerance)
     header = program.header
     original = list(program)
-    size = program.lower().settings["canvas"]   # a render's default size, in pixels
-    first = None if score is not None else program.render(backend=backend)
-    image = _check_target(target, first.shape if first is not None else (size, size, 3))
+    if score is None:
+        first = program.render(backend=backend)
+        shape = first.shape
+    else:   # a render's default size is the canvas, in pixels
+        first, size = None, program.settings["canvas"]
+        shape = (size, size, 3)
+    image = _check_target(target, shape)
 
     def score_of(statements) -> float:
         return _mse(Program(header, statements).render(backend=backend), image)
