@@ -77,8 +77,10 @@ def add_commands(sub) -> None:
                        "the others are still done (exit status 1).")
     p.add_argument("images", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "mcmc"],
+    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "beam+fit", "mcmc"],
                    help="default: the domain's best (paint: policy, scene: policy+refine)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="beam+fit: time budget per image (anytime: the fit stops in time)")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--samples", type=positive_int, default=None,
                    help="policy samples per image (default: 16 paint, 1 scenes; beam: per partial program)")
@@ -104,7 +106,7 @@ def add_commands(sub) -> None:
                        "--domain scene: object recovery of the policy vs MCMC on held-out scenes")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--set", dest="set_name", default="mnist-eval")
-    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam"],
+    p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "beam+fit"],
                    help="paint only (default policy); scenes compare the policy with MCMC")
     p.add_argument("--limit", type=int, default=None,
                    help="images (default 1000) or scenes (default 200), >= 1")
@@ -115,6 +117,8 @@ def add_commands(sub) -> None:
                    help="scenes: renderer calls of the repair (default 300)")
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--refine-seconds", type=float, default=2.0, help="policy+refine: refinement time")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="beam+fit: time budget per image (anytime: the fit stops in time)")
     p.add_argument("--candidates", type=int, default=None,
                    help="greedy: candidate strokes per step (default: the search's own)")
     p.add_argument("--polish", type=int, default=None,
@@ -281,7 +285,7 @@ def cmd_synthesize(args) -> int:
                     program = synthesize(name, domain=args.domain, method=args.method,
                                          checkpoint=args.checkpoint, samples=args.samples,
                                          seed=args.seed, invert=args.invert,
-                                         threads=args.threads)
+                                         seconds=args.seconds, threads=args.threads)
                 for w in caught:
                     bar.write(f"{name}: warning: {w.message}", file=sys.stderr)
                 spl, png, gif = (Path(f"{base}{s}") for s in OUTPUT_SUFFIXES)
@@ -342,7 +346,7 @@ def cmd_eval(args) -> int:
     _at_least("--budget", args.budget)
     if args.domain == "scene":
         for flag, value in (("--method", args.method), ("--candidates", args.candidates),
-                            ("--polish", args.polish)):
+                            ("--polish", args.polish), ("--seconds", args.seconds)):
             if value is not None:
                 raise SplRangeError(f"{flag} does not apply to --domain scene: it compares the "
                                     "scene policy with MCMC (set the budgets with --mcmc)")
@@ -360,9 +364,9 @@ def cmd_eval(args) -> int:
             raise SplRangeError(f"--refine-seconds={args.refine_seconds} must be > 0")
         result = ev.evaluate_paint(args.set_name, limit=args.limit or ev.DEFAULT_IMAGES,
                                    method=method, checkpoint=args.checkpoint,
-                                   samples=args.samples or 16, refine_seconds=args.refine_seconds,
+                                   samples=args.samples, refine_seconds=args.refine_seconds,
                                    candidates=args.candidates, polish=args.polish,
-                                   threads=args.threads, quiet=args.quiet)
+                                   seconds=args.seconds, threads=args.threads, quiet=args.quiet)
         print(json.dumps(result, indent=1))
     if args.json:
         write_atomic(args.json, json.dumps(result, indent=1) + "\n")

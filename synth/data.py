@@ -34,6 +34,7 @@ from spiral_dsl.errors import SplError, SplLimitError, SplRangeError
 from spiral_dsl.program import Program
 
 from .errors import DataError
+from .glyphs import GLYPH_SETS, load_glyphs
 from .idx import read_idx, write_idx
 from .limits import IMAGE_FORMATS, LIMITS
 from .mnist import ENV_VAR, EVAL_PER_CLASS, SHIPPED, SPLITS, load_mnist, read_mnist_package
@@ -269,12 +270,15 @@ def scene_targets(spec, count: int, seed: int = 0, size: int | None = None,
 def load_set(name, size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Targets and labels (``None`` when unknown) of a named set, a folder or a file.
 
-    ``name``: one of :data:`SETS` (``source`` as in :func:`load_mnist`), a folder of images,
-    an image file, or an IDX images file.
+    ``name``: one of :data:`SETS` (``source`` as in :func:`load_mnist`), of
+    :data:`synth.glyphs.GLYPH_SETS` (printed characters, labels their code points), a folder of
+    images, an image file, or an IDX images file.
     """
     check_set(name)
     if isinstance(name, str) and name in SETS:
         return load_mnist(name.split("-", 1)[1], size, source)
+    if isinstance(name, str) and name in GLYPH_SETS:
+        return load_glyphs(name, size)
     path = Path(name)
     if path.is_dir():
         return load_folder(path, size), None
@@ -287,10 +291,10 @@ def check_set(name) -> None:
     """Raise :func:`load_set`'s :class:`DataError` when ``name`` is neither a named set nor an
     existing folder or file; reads nothing (a run checks its targets before hours of
     pretraining, not after)."""
-    if isinstance(name, str) and name in SETS:
+    if isinstance(name, str) and (name in SETS or name in GLYPH_SETS):
         return
     path = Path(name)
     if str(name) and (path.is_dir() or path.is_file()):
         return
-    raise DataError(f"unknown target set {str(name)!r}: not one of {list(SETS)} and no such "
+    raise DataError(f"unknown target set {str(name)!r}: not one of {[*SETS, *GLYPH_SETS]} and no such "
                     "folder, image or IDX file")

@@ -7,10 +7,12 @@ examples from ``--examples`` (default ``./examples``, the repository's folder).
 
 1. The language and interpreters: every example checked, formatted, lowered and rendered (PNG,
    GIF replay, SVG) into ``examples/`` of the output folder.
-2. The synthesizer: programs for 16 evaluation digits (never trained on) with the shipped
-   checkpoint, beside the training-free greedy search, rendered by real libmypaint; writes
-   ``digits/`` (.spl files, ``grid.png`` = target | policy | greedy per row, and one
-   GIF replay) and prints the mean MSE of each method and of the blank canvas.
+2. The synthesizer: programs for 16 evaluation digits (never trained on) and 8 printed letters
+   (``glyphs-dejavu``: a font family no training set uses) by ``synthesize``'s default method
+   with the shipped checkpoint, beside the training-free greedy search, rendered by real
+   libmypaint; writes ``digits/`` and ``characters/`` (.spl files, ``grid.png`` = target |
+   default method | greedy per row, and one GIF replay each) and prints the mean MSE of each
+   method and of the blank canvas.
 3. Scene inversion: 4 held-out MuJoCo scenes inverted by the shipped scene checkpoint (or by
    the MCMC baseline when none ships); writes ``scenes/`` (.spl files and
    ``grid.png`` = target | rendering per row) and prints the objects recovered exactly.
@@ -30,9 +32,10 @@ from spiral_dsl.errors import SplError
 from spiral_dsl.io import save_animation, save_image
 
 from .data import load_set
-from .synthesize import BlankResultWarning, default_checkpoint, mse, synthesize
+from .synthesize import DOMAIN_METHODS, BlankResultWarning, default_checkpoint, mse, synthesize
 
 DIGITS = 16
+CHARACTERS = 8
 
 
 def main(argv=None) -> int:
@@ -49,13 +52,27 @@ def main(argv=None) -> int:
 
 def run(out: Path, examples: Path) -> int:
     failures = run_examples(out / "examples", examples)
-    digits_dir = out / "digits"
-    digits_dir.mkdir(parents=True, exist_ok=True)
-    images, labels = load_set("mnist-eval", size=64)
-    pick = np.linspace(0, len(images) - 1, DIGITS).astype(int)   # spread over the 10 classes
-    methods = ["policy", "greedy"] if default_checkpoint().is_file() else ["greedy"]
-    if "policy" not in methods:
+    method = DOMAIN_METHODS["paint"][0]
+    methods = [method, "greedy"] if default_checkpoint().is_file() else ["greedy"]
+    if method not in methods:
         print(f"no shipped checkpoint at {default_checkpoint()}: showing greedy search only")
+    images, labels = load_set("mnist-eval", size=64)
+    paint_set(out / "digits", "digit", images, [f"label{v}" for v in labels], DIGITS, methods,
+              f"{DIGITS} evaluation digits")
+    images, labels = load_set("glyphs-dejavu", size=64)
+    paint_set(out / "characters", "char", images, [f"U{v:04X}" for v in labels], CHARACTERS,
+              methods, f"{CHARACTERS} printed letters (DejaVu: a family no training set uses)")
+    invert_scenes(out / "scenes")
+    return 1 if failures else 0
+
+
+def paint_set(folder: Path, stem: str, images, names: list[str], count: int, methods: list[str],
+              title: str) -> None:
+    """Programs for ``count`` of ``images`` (spread over the set) by each of ``methods``,
+    rendered by libmypaint: ``.spl`` files, ``grid.png`` (target | one column per method) and
+    the first one's GIF replay into ``folder``; prints each method's mean MSE."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pick = np.linspace(0, len(images) - 1, count).astype(int)   # spread over the classes
     scores = {m: [] for m in methods}
     seconds = {m: [] for m in methods}
     rows = []
@@ -68,22 +85,19 @@ def run(out: Path, examples: Path) -> int:
             seconds[m].append(time.perf_counter() - t0)
             image = program.render()
             scores[m].append(mse(image, target))
-            program.save(digits_dir / f"digit{n:02d}_label{labels[k]}_{m}.spl")
+            program.save(folder / f"{stem}{n:02d}_{names[k]}_{m.replace('+', '_')}.spl")
             row.append(image)
             if n == 0:
                 save_animation([program[:0].render()] + list(program.frames()),
-                               digits_dir / f"replay_{m}.gif")
+                               folder / f"replay_{m.replace('+', '_')}.gif")
         rows.append(np.concatenate(row, 1))
-    grid = np.concatenate(rows, 0)
-    save_image(grid, digits_dir / "grid.png")
+    save_image(np.concatenate(rows, 0), folder / "grid.png")
     blank = float(np.mean([(1 - images[k]) ** 2 for k in pick]))
-    print(f"\n{DIGITS} evaluation digits, rendered by libmypaint (classic/dry_brush, 64x64, 19 actions):")
+    print(f"\n{title}, rendered by libmypaint (classic/dry_brush, 64x64, 19 actions):")
     print(f"  blank canvas     mean MSE {blank:.4f}")
     for m in methods:
         print(f"  {m:<16} mean MSE {np.mean(scores[m]):.4f}   {np.mean(seconds[m]):.2f} s/image")
-    print(f"outputs in {out}/ (digits/grid.png: target | {' | '.join(methods)})")
-    invert_scenes(out / "scenes")
-    return 1 if failures else 0
+    print(f"outputs in {folder}/ (grid.png: target | {' | '.join(methods)})")
 
 
 def invert_scenes(folder: Path, count: int = 4) -> None:

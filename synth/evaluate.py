@@ -29,7 +29,7 @@ from .progress import progress_bar
 __all__ = ["evaluate_paint", "evaluate_scenes", "spread", "PAINT_METHODS", "DEFAULT_IMAGES",
            "DEFAULT_SCENES"]
 
-PAINT_METHODS = ("policy", "greedy", "policy+refine", "beam")
+PAINT_METHODS = ("policy", "greedy", "policy+refine", "beam", "beam+fit")
 DEFAULT_IMAGES = 1000
 DEFAULT_SCENES = 200
 
@@ -49,16 +49,17 @@ def spread(count: int, limit: int) -> np.ndarray:
 
 
 def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
-                   method: str = "policy", checkpoint=None, samples: int = 16,
+                   method: str = "policy", checkpoint=None, samples: int | None = None,
                    refine_seconds: float = 2.0, candidates: int | None = None,
-                   polish: int | None = None, threads: int = 1, quiet: bool = True,
-                   on_image=None) -> dict:
+                   polish: int | None = None, seconds: float | None = None, threads: int = 1,
+                   quiet: bool = True, on_image=None) -> dict:
     """Synthesize ``limit`` images of ``set_name`` (a set name, folder or file as for
     :func:`synth.data.load_set`) with ``method`` and return the figures as a dict (the JSON
     that ``spiral eval --json`` writes).
 
     ``candidates`` and ``polish`` set greedy search's width and polish rounds (``method=
-    "greedy"`` only; default: its own). ``quiet=False`` draws a progress bar on a terminal.
+    "greedy"`` only; default: its own). ``seconds``: ``"beam+fit"``'s time budget per image
+    (:func:`synth.synthesize.synthesize`). ``quiet=False`` draws a progress bar on a terminal.
     ``on_image(k, mse, seconds)`` is called after each image (``k`` counts from 0).
     """
     import torch
@@ -69,7 +70,7 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
     if method not in PAINT_METHODS:
         raise SplRangeError(f"method={method!r} is not one of {list(PAINT_METHODS)}")
     _positive("limit", limit)
-    _positive("samples", samples)
+    _positive("samples", samples, allow_none=True)
     _positive("threads", threads)
     _positive("candidates", candidates, allow_none=True)
     _positive("polish", polish, allow_none=True, least=0)
@@ -95,26 +96,27 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
                 warnings.simplefilter("ignore", BlankResultWarning)
                 # load_set made the targets ink on white; synthesize restores ``threads`` after
                 return synthesize(image, method=method, checkpoint=checkpoint, samples=samples,
-                                  seed=seed, refine_seconds=refine_seconds, invert=False,
-                                  threads=threads)
+                                  seed=seed, refine_seconds=refine_seconds, seconds=seconds,
+                                  invert=False, threads=threads)
 
-    scores, seconds = [], []
+    scores, timings = [], []
     with progress_bar(len(picks), f"eval {method}", "image", quiet=quiet) as bar:
         for k, index in enumerate(picks):
             image = images[index]
             t0 = time.perf_counter()
             program = one(image, int(index))
-            seconds.append(time.perf_counter() - t0)
+            timings.append(time.perf_counter() - t0)
             scores.append(mse(program.render(), image))
             bar.update(1)
             bar.set_postfix(mse=f"{np.mean(scores):.4f}", refresh=False)
             if on_image is not None:
-                on_image(k, scores[-1], seconds[-1])
-    result = {"set": str(set_name), "method": method, "images": len(picks), "samples": samples,
+                on_image(k, scores[-1], timings[-1])
+    result = {"set": str(set_name), "method": method, "images": len(picks),
+              "samples": samples if samples is not None else "default", "seconds": seconds,
               "mean_mse": float(np.mean(scores)),
               "refine_seconds": refine_seconds if method == "policy+refine" else None,
               "blank_canvas_mse": float(np.mean([(1 - images[i]) ** 2 for i in picks])),
-              "seconds_per_image": float(np.mean(seconds)),
+              "seconds_per_image": float(np.mean(timings)),
               "checkpoint": str(checkpoint) if checkpoint else "shipped"}
     if search:
         result.update(search)
@@ -137,7 +139,7 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
     from .synthesize import load_policy
 
     _positive("count", count)
-    _positive("samples", samples)
+    _positive("samples", samples, allow_none=True)
     _positive("threads", threads)
     _positive("budget", budget)
     multiples = tuple(mcmc_multiples)

@@ -9,6 +9,9 @@ Methods:
 * ``"beam"`` (paint) — the policy proposes each next statement, ``samples`` per partial program,
   and a beam of :data:`synth.beam.WIDTH` (4) partial programs survives by raster MSE
   (:mod:`synth.beam`); the beam's best :data:`VERIFY` are rendered by libmypaint.
+* ``"beam+fit"`` (paint) — the beam's best, then its arguments fitted to the target by
+  ``budget`` (default 30) gradient steps through the differentiable raster (:mod:`synth.fit`),
+  kept only if libmypaint agrees it is better.
 * ``"policy+refine"`` — the policy's best candidate, then local refinement.
 * ``"mcmc"`` (scenes) — blocked Metropolis–Hastings on real MuJoCo (:mod:`synth.mcmc`), the
   baseline of SPIRAL's scene experiment; ``budget`` renderer calls.
@@ -59,12 +62,12 @@ from .rollout import sample_episode
 __all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy",
            "BlankResultWarning", "torch_threads"]
 
-METHODS = ("policy", "greedy", "policy+refine", "beam", "mcmc")
-DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine", "beam"),
+METHODS = ("policy", "greedy", "policy+refine", "beam", "beam+fit", "mcmc")
+DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine", "beam", "beam+fit"),
                   "scene": ("policy+refine", "policy", "mcmc")}
 #: Per domain: the default method (the first of DOMAIN_METHODS), samples and renderer budget.
 DEFAULT_SAMPLES = {"paint": 16, "scene": 1}
-DEFAULT_BUDGET = {"mcmc": 1000, "policy+refine": 300}
+DEFAULT_BUDGET = {"mcmc": 1000, "policy+refine": 300, "beam+fit": 30}
 _CACHE: dict = {}
 
 
@@ -192,18 +195,31 @@ def best_of_policy(policy, image: np.ndarray, samples: int, seed: int, steps: in
     return (program, score) if with_score else program
 
 
-def best_of_beam(policy, image: np.ndarray, expand: int, seed: int, steps: int) -> tuple[Program, float]:
+def best_of_beam(policy, image: np.ndarray, expand: int, seed: int, steps: int,
+                 fit_steps: int = 0, deadline: float | None = None) -> tuple[Program, float]:
     """The policy-guided beam's (:func:`synth.beam.beam_search`) best program for ``image`` by
-    real (libmypaint) MSE among its :data:`VERIFY` best by the raster's, and that MSE."""
+    real (libmypaint) MSE among its :data:`VERIFY` best by the raster's, and that MSE. With
+    ``fit_steps``, that program's arguments fitted by so many gradient steps
+    (:func:`synth.fit.fit`), stopping at ``deadline`` (``time.perf_counter()``) if one is
+    given, when libmypaint scores the fitted program lower."""
     from .beam import beam_search
     programs, _ = beam_search(policy, image, expand=expand, steps=steps - 1, seed=seed)
-    return _best_rendered(programs[:VERIFY], image)
+    program, score = _best_rendered(programs[:VERIFY], image)
+    left = None if deadline is None else deadline - time.perf_counter()
+    if fit_steps and (left is None or left > 0):
+        from .fit import fit
+        fitted, _ = fit([program], image, steps=fit_steps, seconds=left)
+        program, score = _best_rendered([program, fitted[0]], image, known={0: score})
+    return program, score
 
 
-def _best_rendered(shortlist: list[Program], image: np.ndarray) -> tuple[Program, float]:
+def _best_rendered(shortlist: list[Program], image: np.ndarray,
+                   known: dict | None = None) -> tuple[Program, float]:
     """The program of ``shortlist`` closest to ``image`` on libmypaint, and its MSE (the first
-    of equals)."""
-    scores = [mse(program.render(), image) for program in shortlist]
+    of equals). ``known``: index → libmypaint MSE already measured (not rendered again)."""
+    known = known or {}
+    scores = [known[i] if i in known else mse(program.render(), image)
+              for i, program in enumerate(shortlist)]
     best = int(np.argmin(scores))
     return shortlist[best], scores[best]
 
@@ -268,12 +284,17 @@ def _scene(policy, image, method: str, samples: int, seed: int, steps: int, budg
 def synthesize(target, *, domain: str = "paint", method: str | None = None, checkpoint=None,
                samples: int | None = None, seed: int = 0, episode_length: int | None = None,
                refine_seconds: float = 2.0, budget: int | None = None,
-               invert: bool | None = None, threads: int = 1) -> Program:
+               seconds: float | None = None, invert: bool | None = None, threads: int = 1) -> Program:
     """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
 
     ``method`` defaults to the domain's best (paint ``"policy"``, scenes ``"policy+refine"``);
     ``samples`` to 16 (paint) or 1 (scenes: the greedy scene, then repair); ``budget``
-    (renderer calls) to 1,000 for ``"mcmc"`` and 300 for the scene repair.
+    (renderer calls) to 1,000 for ``"mcmc"`` and 300 for the scene repair, and (gradient
+    steps) to 30 for ``"beam+fit"``. ``seconds`` (``"beam+fit"`` only) makes it anytime: the
+    beam proposes 8 statements per partial program instead of 16 when ``seconds`` is under
+    :data:`SHORT_BEAM_SECONDS`, and the fit stops when the call has run ``seconds`` less
+    :data:`FINISH_SECONDS` (verification and tidy), or after ``budget`` steps when one is given
+    (the number of steps, and so the program, then depends on the machine's speed).
     ``episode_length`` defaults to 20 (19 actions) for paint and objects + 1 for scenes.
     ``invert``: None (paint: invert light-on-dark images, detected from the border; scenes:
     never), True or False. ``threads``: torch threads while it runs (default 1). Warns
@@ -282,14 +303,36 @@ def synthesize(target, *, domain: str = "paint", method: str | None = None, chec
     with torch_threads(threads):
         return _synthesize(target, domain=domain, method=method, checkpoint=checkpoint,
                            samples=samples, seed=seed, episode_length=episode_length,
-                           refine_seconds=refine_seconds, budget=budget, invert=mode)
+                           refine_seconds=refine_seconds, budget=budget, seconds=seconds,
+                           invert=mode)
+
+
+#: ``seconds`` below this: the beam proposes :data:`SHORT_BEAM_EXPAND` statements per partial
+#: program (``bench/bench_beam.py``: a beam of 4 × 8 took 0.27 s per digit, 4 × 16 0.45 s).
+SHORT_BEAM_SECONDS = 0.6
+SHORT_BEAM_EXPAND = 8
+#: Of ``seconds``, what the fit leaves for verifying on libmypaint and tidying (about 0.1 s
+#: per digit for 19 statements, one thread).
+FINISH_SECONDS = 0.1
+#: The fit's step limit when ``seconds`` is given without a ``budget``.
+ANYTIME_STEPS = 100_000
 
 
 def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_length,
-                refine_seconds, budget, invert) -> Program:
+                refine_seconds, budget, seconds, invert) -> Program:
     if domain not in DOMAIN_METHODS:
         raise SplRangeError(f"domain={domain!r} is not one of {list(DOMAIN_METHODS)}")
     method = DOMAIN_METHODS[domain][0] if method is None else method
+    if seconds is not None:
+        if method != "beam+fit":
+            raise SplRangeError(f"seconds={seconds!r} is the time budget of method='beam+fit', "
+                                f"not of method={method!r}")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+            raise SplRangeError(f"seconds={seconds!r} must be a number > 0")
+        if samples is None and seconds < SHORT_BEAM_SECONDS:
+            samples = SHORT_BEAM_EXPAND
+        if budget is None:
+            budget = ANYTIME_STEPS
     samples = DEFAULT_SAMPLES[domain] if samples is None else samples
     if budget is None:
         budget = DEFAULT_BUDGET.get(method, 1)
@@ -326,8 +369,11 @@ def _synthesize(target, *, domain, method, checkpoint, samples, seed, episode_le
         source = str(checkpoint or default_checkpoint(domain))
         if domain == "scene":
             program = _scene(policy, image, method, samples, seed, steps, budget)
-        elif method == "beam":
-            program, score = best_of_beam(policy, image, samples, seed, steps)
+        elif method in ("beam", "beam+fit"):
+            deadline = None if seconds is None else t0 + seconds - FINISH_SECONDS
+            program, score = best_of_beam(policy, image, samples, seed, steps,
+                                          fit_steps=budget if method == "beam+fit" else 0,
+                                          deadline=deadline)
         else:
             program, score = best_of_policy(policy, image, samples, seed, steps, with_score=True)
         if method == "policy+refine" and domain == "paint":

@@ -30,3 +30,16 @@ def test_a_blank_result_warning_is_one_line_naming_the_scene(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "scene0: warning: no better than a blank canvas" in err
     assert "scene1: warning: no better than a blank canvas" in err
+
+
+def test_paint_set_writes_programs_grid_and_replay_and_prints_each_method(tmp_path, capsys):
+    from synth.data import load_set
+    images, labels = load_set("glyphs-dejavu", size=64)
+    demo.paint_set(tmp_path, "char", images, [f"U{v:04X}" for v in labels], 2, ["beam+fit", "greedy"],
+                   "2 printed letters")
+    out = capsys.readouterr().out
+    names = sorted(p.name for p in tmp_path.glob("*.spl"))   # the first and the last: A and z
+    assert names == ["char00_U0041_beam_fit.spl", "char00_U0041_greedy.spl",
+                     "char01_U007A_beam_fit.spl", "char01_U007A_greedy.spl"]
+    assert (tmp_path / "grid.png").is_file() and (tmp_path / "replay_beam_fit.gif").is_file()
+    assert re.search(r"beam\+fit\s+mean MSE 0\.\d{4}", out) and "greedy" in out

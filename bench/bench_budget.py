@@ -1,0 +1,146 @@
+"""MSE against seconds per image: greedy search, policy sampling and the learned search at
+equal time budgets (issue 15's curve).
+
+    python bench/bench_budget.py [--checkpoint FILE] [--images 40] [--budgets 0.25,0.5,1,2,4]
+                                 [--processes 2] [--set mnist-eval]
+
+Each image of ``--images`` spread over the set is solved at each budget by each method, one
+torch thread per process (``--processes`` images at a time, one per core). The figures are
+libmypaint MSEs of the returned program before ``tidy`` and the seconds it took:
+
+* ``greedy`` — greedy search (48 candidates / 1 polish round under 0.5 s, 96 / 2 under 2 s,
+  192 / 4 from 2 s), then local refinement (``synth.search.refine``) for what is left.
+* ``policy`` — policy sampling, anytime: batches of 16 samples (``synthesize``'s ``"policy"``
+  draws one) while another batch fits in the budget, then the raster's best 4 of all of them
+  verified on libmypaint.
+* ``beam+fit`` — the learned search: the policy-guided beam (4 × 8 under 0.6 s, else 4 × 16),
+  then the gradient fit (``synth.fit``) until the budget is spent (``synthesize(...,
+  method="beam+fit", seconds=b)`` without tidy).
+* ``greedy+fit`` — greedy search as above, then the same fit instead of the refinement: does
+  the learned part earn its place, or does the fit do all the work?
+
+Writes bench/results/bench_budget.json (per budget and method: mean MSE, median and mean
+seconds). Budgets are targets, not limits: a beam or a greedy search of the smallest size can
+take longer than the smallest budget, and the table says so.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+from common import write_result
+
+METHODS = ("greedy", "policy", "beam+fit", "greedy+fit")
+FINISH = 0.02   # the verification render after a fit
+_WARM = False   # per worker process
+
+
+def _greedy_size(budget: float) -> tuple[int, int]:
+    return (48, 1) if budget < 0.5 else (96, 2) if budget < 2 else (192, 4)
+
+
+def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float, float]:
+    """(libmypaint MSE, seconds) of ``method`` on ``image`` within ``budget`` seconds."""
+    from synth.fit import fit
+    from synth.search import greedy, refine
+    from synth.synthesize import (ANYTIME_STEPS, SHORT_BEAM_EXPAND, SHORT_BEAM_SECONDS, VERIFY,
+                                  _best_rendered, best_of_beam, mse, policy_candidates)
+    t0 = time.perf_counter()
+    if method == "policy":
+        programs, scores, batch = [], [], 0
+        while True:
+            start = time.perf_counter()
+            found, raster = policy_candidates(policy, image, 16, seed * 1000 + batch, 20,
+                                              with_scores=True, best=VERIFY)
+            programs += found
+            scores += list(raster)
+            batch += 1
+            if time.perf_counter() + (time.perf_counter() - start) + 4 * FINISH > t0 + budget:
+                break
+        best = np.argsort(scores, kind="stable")[:VERIFY]
+        _, score = _best_rendered([programs[i] for i in best], image)
+    elif method == "beam+fit":
+        expand = SHORT_BEAM_EXPAND if budget < SHORT_BEAM_SECONDS else 16
+        _, score = best_of_beam(policy, image, expand, seed, 20, fit_steps=ANYTIME_STEPS,
+                                deadline=t0 + budget - FINISH)
+    else:
+        candidates, polish = _greedy_size(budget)
+        program = greedy(image, seed=seed, candidates=candidates, polish=polish)
+        left = t0 + budget - time.perf_counter()
+        if method == "greedy":
+            if left > 0.05:
+                program = refine(program, image, seconds=left - 0.05, seed=seed)
+            score = mse(program.render(), image)
+        else:
+            score = mse(program.render(), image)
+            if left > FINISH:
+                fitted, _ = fit([program], image, steps=ANYTIME_STEPS, seconds=left - FINISH)
+                _, score = _best_rendered([program, fitted[0]], image, known={0: score})
+    return score, time.perf_counter() - t0
+
+
+def _image_rows(job) -> dict:
+    """Every (method, budget) for one image, in one worker process."""
+    index, checkpoint, set_name, budgets, methods = job
+    import torch
+    torch.set_num_threads(1)
+    from synth.data import load_set
+    from synth.synthesize import load_policy
+    policy, _ = load_policy(checkpoint)
+    images, _ = load_set(set_name, size=64)
+    global _WARM
+    if not _WARM:   # a process's first calls pay for allocations and oneDNN's kernel choices
+        for method in methods:
+            _solve(method, 0.3, images[index], 0, policy)
+        _WARM = True
+    out = {}
+    for budget in budgets:
+        for method in methods:
+            out[(method, budget)] = _solve(method, budget, images[index], int(index), policy)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default="synth/checkpoints/mnist_lean.pt")
+    ap.add_argument("--set", dest="set_name", default="mnist-eval")
+    ap.add_argument("--images", type=int, default=40)
+    ap.add_argument("--budgets", default="0.25,0.5,1,2,4")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--processes", type=int, default=2)
+    args = ap.parse_args()
+    from synth.data import load_set
+    from synth.evaluate import spread
+    budgets = [float(b) for b in args.budgets.split(",")]
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}: choose from {list(METHODS)}")
+    images, _ = load_set(args.set_name, size=64)
+    picks = spread(len(images), args.images)
+    jobs = [(int(i), args.checkpoint, args.set_name, budgets, methods) for i in picks]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.processes) as pool:
+        results = list(pool.map(_image_rows, jobs))
+    rows = {}
+    for method in methods:
+        for budget in budgets:
+            scores = [r[(method, budget)][0] for r in results]
+            seconds = [r[(method, budget)][1] for r in results]
+            rows.setdefault(method, {})[str(budget)] = {
+                "mse_mean": round(float(np.mean(scores)), 5),
+                "seconds_median": round(float(np.median(seconds)), 3),
+                "seconds_mean": round(float(np.mean(seconds)), 3)}
+    write_result("bench_budget", {
+        "benchmark": "MSE vs seconds per image at equal budgets", "checkpoint": args.checkpoint,
+        "set": args.set_name, "images": len(picks), "processes": args.processes,
+        "threads_per_process": 1, "wall_seconds": round(time.perf_counter() - t0, 1),
+        "rows": rows,
+        "note": "libmypaint MSE before tidy; budgets are targets (the smallest searches can "
+                "exceed the smallest budget): compare the seconds columns"})
+
+
+if __name__ == "__main__":
+    main()
