@@ -25,6 +25,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="synth/checkpoints/mnist_lean.pt")
     ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--set", dest="set_name", default="mnist-eval",
+                    help="evaluation set (e.g. glyphs-dejavu: printed letters)")
     ap.add_argument("--rows", default="sample16,beam4x8,beam4x16,beam8x16,greedy96/2,greedy192/4,"
                     "sample16+fit30,beam4x8+fit30,beam4x16+fit20,beam4x16+fit30,greedy96/2+fit30")
     args = ap.parse_args()
@@ -38,7 +40,7 @@ def main() -> None:
     from synth.synthesize import _best_rendered, best_of_policy, load_policy, mse
 
     policy, _ = load_policy(args.checkpoint)
-    images, _ = load_set("mnist-eval", size=64)
+    images, _ = load_set(args.set_name, size=64)
     images = images[spread(len(images), args.images)]
     rows = args.rows.split(",")
 
@@ -71,8 +73,9 @@ def main() -> None:
             t0 = time.perf_counter()
             errors[name].append(run(name, image, k))
             seconds[name].append(time.perf_counter() - t0)
-    write_result("bench_beam", {
+    write_result("bench_beam" if args.set_name == "mnist-eval" else f"bench_beam_{args.set_name}", {
         "benchmark": "policy-guided beam vs samples vs greedy search", "checkpoint": args.checkpoint,
+        "set": args.set_name,
         "images": len(images), "threads": 1,
         "rows": {name: {"mse_mean": round(float(np.mean(errors[name])), 5),
                         "seconds_median": round(float(np.median(seconds[name])), 3)} for name in rows},

@@ -20,7 +20,9 @@ libmypaint MSEs of the returned program before ``tidy`` and the seconds it took:
   the learned part earn its place, or does the fit do all the work?
 
 Writes bench/results/bench_budget.json (per budget and method: mean MSE, median and mean
-seconds). Budgets are targets, not limits: a beam or a greedy search of the smallest size can
+seconds, and the shares of the time spent in the policy network's forward passes, the raster
+interpreter's forward painting and libmypaint's statements; the rest is the fit's backward
+passes and optimiser, greedy search's bookkeeping, tidy-free Python). Budgets are targets, not limits: a beam or a greedy search of the smallest size can
 take longer than the smallest budget, and the table says so.
 """
 from __future__ import annotations
@@ -35,18 +37,46 @@ from common import write_result
 METHODS = ("greedy", "policy", "beam+fit", "greedy+fit")
 FINISH = 0.02   # the verification render after a fit
 _WARM = False   # per worker process
+_SPENT = {"policy": 0.0, "raster": 0.0, "libmypaint": 0.0}   # per worker process
+
+
+def _timed(owner, name: str, part: str) -> None:
+    """Wrap ``owner.name`` so that its calls' seconds add up in ``_SPENT[part]``."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _SPENT[part] += time.perf_counter() - t
+
+    setattr(owner, name, wrapper)
+
+
+def _instrument() -> None:
+    from spiral_dsl.interpreters.mypaint import MyPaintCanvas
+    from spiral_dsl.interpreters.raster import RasterPainter
+    from synth.nets import Policy
+    _timed(Policy, "encode", "policy")
+    _timed(Policy, "decode", "policy")
+    _timed(RasterPainter, "paint", "raster")
+    _timed(MyPaintCanvas, "execute", "libmypaint")
 
 
 def _greedy_size(budget: float) -> tuple[int, int]:
     return (48, 1) if budget < 0.5 else (96, 2) if budget < 2 else (192, 4)
 
 
-def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float, float]:
-    """(libmypaint MSE, seconds) of ``method`` on ``image`` within ``budget`` seconds."""
+def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float, float, dict]:
+    """(libmypaint MSE, seconds, seconds per part) of ``method`` on ``image`` within ``budget``
+    seconds."""
     from synth.fit import fit
     from synth.search import greedy, refine
     from synth.synthesize import (ANYTIME_STEPS, SHORT_BEAM_EXPAND, SHORT_BEAM_SECONDS, VERIFY,
                                   _best_rendered, best_of_beam, mse, policy_candidates)
+    for part in _SPENT:
+        _SPENT[part] = 0.0
     t0 = time.perf_counter()
     if method == "policy":
         programs, scores, batch = [], [], 0
@@ -78,7 +108,7 @@ def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float,
             if left > FINISH:
                 fitted, _ = fit([program], image, steps=ANYTIME_STEPS, seconds=left - FINISH)
                 _, score = _best_rendered([program, fitted[0]], image, known={0: score})
-    return score, time.perf_counter() - t0
+    return score, time.perf_counter() - t0, dict(_SPENT)
 
 
 def _image_rows(job) -> dict:
@@ -92,6 +122,7 @@ def _image_rows(job) -> dict:
     images, _ = load_set(set_name, size=64)
     global _WARM
     if not _WARM:   # a process's first calls pay for allocations and oneDNN's kernel choices
+        _instrument()
         for method in methods:
             _solve(method, 0.3, images[index], 0, policy)
         _WARM = True
@@ -129,10 +160,12 @@ def main() -> None:
         for budget in budgets:
             scores = [r[(method, budget)][0] for r in results]
             seconds = [r[(method, budget)][1] for r in results]
+            parts = {part: sum(r[(method, budget)][2][part] for r in results) for part in _SPENT}
             rows.setdefault(method, {})[str(budget)] = {
                 "mse_mean": round(float(np.mean(scores)), 5),
                 "seconds_median": round(float(np.median(seconds)), 3),
-                "seconds_mean": round(float(np.mean(seconds)), 3)}
+                "seconds_mean": round(float(np.mean(seconds)), 3),
+                **{f"{part}_share": round(spent / sum(seconds), 3) for part, spent in parts.items()}}
     write_result("bench_budget", {
         "benchmark": "MSE vs seconds per image at equal budgets", "checkpoint": args.checkpoint,
         "set": args.set_name, "images": len(picks), "processes": args.processes,

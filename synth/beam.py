@@ -53,7 +53,7 @@ def beam_search(policy, target: np.ndarray, *, width: int = WIDTH, expand: int =
     goal = from_uint8(to_uint8(torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None]))
     painter = start_batch("raster", "paint", dict(spec.settings), 1)
     painter.reset()
-    features = policy.target_features(goal.expand(width * expand, -1, -1, -1))
+    features = policy.target_features(goal.expand(width, -1, -1, -1))
     h, c = policy.initial_state(1)
     prev = policy.no_action(1)
     history: list[dict] = []        # per step: slot → (beams,) actions of the surviving beams
@@ -62,9 +62,11 @@ def beam_search(policy, target: np.ndarray, *, width: int = WIDTH, expand: int =
         for _ in range(steps):
             beams = len(errors)
             rows = torch.arange(beams).repeat_interleave(expand)               # parent of each child
-            canvas = from_uint8(to_uint8(painter.image()))[rows]
-            out = policy(canvas, goal.expand(len(rows), -1, -1, -1), {s: prev[s][rows] for s in order},
-                         (h[rows], c[rows]), scores=False, target_features=features[:len(rows)])
+            # each parent is encoded once; its ``expand`` children share that and differ in
+            # the statements the decoder samples for them
+            z, (h, c), fmap = policy.encode(from_uint8(to_uint8(painter.image())), goal.expand(beams, -1, -1, -1),
+                                            prev, (h, c), target_features=features[:beams])
+            out = policy.decode(z[rows], fmap[rows], (h[rows], c[rows]), scores=False)
             painter.load_state(take_rows(painter.state(), rows))
             painter.step(spec.values_of(out.actions))
             children = _mse(painter.image(), goal)

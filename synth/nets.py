@@ -265,9 +265,18 @@ class Policy(nn.Module):
         by the caller (else here). ``scores=False`` (inference: only the actions are wanted;
         not with ``actions``): the same actions, with ``log_prob``, ``entropy`` and ``value``
         ``None``."""
+        z, state, fmap = self.encode(canvas, target, prev_action, state, target_features)
+        return self.decode(z, fmap, state, actions, greedy, temperature, scores)
+
+    def decode(self, z, fmap, state, actions: dict | None = None, greedy: bool = False,
+               temperature: float = 1.0, scores: bool = True) -> PolicyOutput:
+        """The second half of :meth:`forward`: every slot from the core's output ``z`` (B,
+        hidden) and the encoder's map ``fmap`` (B, F, S, S) (:meth:`encode`); ``state`` is
+        passed through. Rows that share a canvas, target, previous action and LSTM state share
+        ``encode``'s result, so a caller sampling many continuations of a few rows (the beam
+        search) encodes each once and decodes the repeated rows."""
         if not scores and actions is not None:
             raise ValueError("scores=False samples actions; teacher forcing needs scores")
-        z, state, fmap = self.encode(canvas, target, prev_action, state, target_features)
         chosen, logits_out = {}, {}
         embedded = {}
         logps, ents = [], []
