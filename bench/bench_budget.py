@@ -18,6 +18,7 @@ libmypaint MSEs of the returned program before ``tidy`` and the seconds it took:
   method="beam+fit", seconds=b)`` without tidy).
 * ``greedy+fit`` — greedy search as above, then the same fit instead of the refinement: does
   the learned part earn its place, or does the fit do all the work?
+* ``beam8+fit`` (not by default) — ``beam+fit`` with the narrow beam (4 × 8) at every budget.
 
 Writes bench/results/bench_budget.json (per budget and method: mean MSE, median and mean
 seconds, and the shares of the time spent in the policy network's forward passes, the raster
@@ -34,7 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from common import write_result
 
-METHODS = ("greedy", "policy", "beam+fit", "greedy+fit")
+METHODS = ("greedy", "policy", "beam+fit", "greedy+fit", "beam8+fit")
 FINISH = 0.02   # the verification render after a fit
 _WARM = False   # per worker process
 _SPENT = {"policy": 0.0, "raster": 0.0, "libmypaint": 0.0}   # per worker process
@@ -73,8 +74,16 @@ def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float,
     seconds."""
     from synth.fit import fit
     from synth.search import greedy, refine
-    from synth.synthesize import (ANYTIME_STEPS, SHORT_BEAM_EXPAND, SHORT_BEAM_SECONDS, VERIFY,
-                                  _best_rendered, best_of_beam, mse, policy_candidates)
+    from synth.synthesize import (
+        ANYTIME_STEPS,
+        SHORT_BEAM_EXPAND,
+        SHORT_BEAM_SECONDS,
+        VERIFY,
+        _best_rendered,
+        best_of_beam,
+        mse,
+        policy_candidates,
+    )
     for part in _SPENT:
         _SPENT[part] = 0.0
     t0 = time.perf_counter()
@@ -91,8 +100,8 @@ def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float,
                 break
         best = np.argsort(scores, kind="stable")[:VERIFY]
         _, score = _best_rendered([programs[i] for i in best], image)
-    elif method == "beam+fit":
-        expand = SHORT_BEAM_EXPAND if budget < SHORT_BEAM_SECONDS else 16
+    elif method in ("beam+fit", "beam8+fit"):
+        expand = SHORT_BEAM_EXPAND if budget < SHORT_BEAM_SECONDS or method == "beam8+fit" else 16
         _, score = best_of_beam(policy, image, expand, seed, 20, fit_steps=ANYTIME_STEPS,
                                 deadline=t0 + budget - FINISH)
     else:
@@ -139,7 +148,7 @@ def main() -> None:
     ap.add_argument("--set", dest="set_name", default="mnist-eval")
     ap.add_argument("--images", type=int, default=40)
     ap.add_argument("--budgets", default="0.25,0.5,1,2,4")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(METHODS[:4]))
     ap.add_argument("--processes", type=int, default=2)
     args = ap.parse_args()
     from synth.data import load_set

@@ -78,7 +78,7 @@ def add_commands(sub) -> None:
     p.add_argument("images", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "beam+fit", "mcmc"],
-                   help="default: the domain's best (paint: policy, scene: policy+refine)")
+                   help="default: the domain's best (paint: beam+fit, scene: policy+refine)")
     p.add_argument("--seconds", type=float, default=None,
                    help="beam+fit: time budget per image (anytime: the fit stops in time)")
     p.add_argument("--checkpoint", default=None)
@@ -107,7 +107,7 @@ def add_commands(sub) -> None:
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--set", dest="set_name", default="mnist-eval")
     p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "beam+fit"],
-                   help="paint only (default policy); scenes compare the policy with MCMC")
+                   help="paint only (default beam+fit); scenes compare the policy with MCMC")
     p.add_argument("--limit", type=int, default=None,
                    help="images (default 1000) or scenes (default 200), >= 1")
     p.add_argument("--samples", type=int, default=None,
@@ -355,7 +355,7 @@ def cmd_eval(args) -> int:
         if args.mcmc is not None or args.budget is not None:
             raise SplRangeError(f"{'--mcmc' if args.mcmc is not None else '--budget'} applies "
                                 "to --domain scene only")
-        method = args.method or "policy"
+        method = args.method or ev.PAINT_METHODS[0]
         if method != "greedy" and (args.candidates is not None or args.polish is not None):
             raise SplRangeError(f"--candidates and --polish set greedy search, not --method {method}")
         _at_least("--candidates", args.candidates)

@@ -217,7 +217,15 @@ class PretrainConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The greedy search that builds teacher programs (:mod:`synth.teacher`)."""
+    """The search that builds teacher programs (:mod:`synth.teacher`)."""
+    teacher_search: str = "greedy"
+    """``"greedy"``: greedy search (no training needed). ``"beam"``: the policy-guided beam of
+    ``teacher_checkpoint``'s policy (expert iteration: the search improves on the policy, and
+    the policy is distilled from what it found)."""
+    teacher_checkpoint: str = ""
+    """``teacher_search = "beam"``: the model file whose policy guides the beam."""
+    teacher_expand: int = 16
+    """``teacher_search = "beam"``: statements proposed per partial program (the beam keeps 4)."""
     teacher_candidates: int = 128
     """Candidate statements tried per step."""
     teacher_polish: int = 3
@@ -259,6 +267,8 @@ RULES = MappingProxyType({
     "pretrain_lr": Rule(float, 0, 1), "pretrain_batch": Rule(int, 0, 65536),
     "pretrain_source": Rule(str, choices=("random", "teacher")), "teacher": _NAME,
     "pretrain_scenes": Rule(int, 1, 200_000),
+    "teacher_search": Rule(str, choices=("greedy", "beam")), "teacher_checkpoint": _NAME,
+    "teacher_expand": Rule(int, 1, 4096),
     "teacher_candidates": Rule(int, 1, 65536), "teacher_polish": Rule(int, 0, 1000),
     "teacher_workers": Rule(int, 0, 1024),
 })
@@ -308,6 +318,9 @@ class TrainConfig:
         if self.policy.arch == "scene" and run.domain != "scene":
             raise ConfigError(f"{source}: arch='scene' draws only scenes, not "
                               f"domain={run.domain!r}; use arch='spiral' or 'lean'")
+        if self.search.teacher_search == "beam" and not self.search.teacher_checkpoint:
+            raise ConfigError(f"{source}: teacher_search='beam' needs teacher_checkpoint (the "
+                              "model file whose policy guides the beam)")
         if self.pretrain.pretrain_source == "teacher" and run.domain != "paint":
             raise ConfigError(f"{source}: pretrain_source='teacher' needs domain='paint' (greedy "
                               f"search paints), not domain={run.domain!r}")

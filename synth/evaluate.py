@@ -29,7 +29,7 @@ from .progress import progress_bar
 __all__ = ["evaluate_paint", "evaluate_scenes", "spread", "PAINT_METHODS", "DEFAULT_IMAGES",
            "DEFAULT_SCENES"]
 
-PAINT_METHODS = ("policy", "greedy", "policy+refine", "beam", "beam+fit")
+PAINT_METHODS = ("beam+fit", "policy", "greedy", "policy+refine", "beam")   # the first: the default
 DEFAULT_IMAGES = 1000
 DEFAULT_SCENES = 200
 
@@ -49,7 +49,7 @@ def spread(count: int, limit: int) -> np.ndarray:
 
 
 def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
-                   method: str = "policy", checkpoint=None, samples: int | None = None,
+                   method: str | None = None, checkpoint=None, samples: int | None = None,
                    refine_seconds: float = 2.0, candidates: int | None = None,
                    polish: int | None = None, seconds: float | None = None, threads: int = 1,
                    quiet: bool = True, on_image=None) -> dict:
@@ -67,6 +67,7 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
     from .data import load_set
     from .synthesize import BlankResultWarning, mse, synthesize
 
+    method = PAINT_METHODS[0] if method is None else method
     if method not in PAINT_METHODS:
         raise SplRangeError(f"method={method!r} is not one of {list(PAINT_METHODS)}")
     _positive("limit", limit)

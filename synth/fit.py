@@ -104,6 +104,8 @@ def fit(programs: list[Program], target: np.ndarray, *, steps: int = STEPS,
                     best[k][better] = v[better]
             if step == steps or (deadline is not None and time.perf_counter() > deadline):
                 break
+            if not error.requires_grad:   # no stroke anywhere: nothing paints, nothing to fit
+                break
             opt.zero_grad(set_to_none=True)
             error.sum().backward()
             opt.step()
@@ -158,7 +160,7 @@ def _raster_error(painter: RasterPainter, is_stroke, params: dict, goal) -> torc
 def _program(original: Program, is_stroke, args: dict) -> Program:
     """``original`` with each statement's arguments from ``args`` (T, …); padding dropped."""
     body = []
-    for t, statement in enumerate(original):
+    for t in range(len(original)):
         to = Point(*(round(float(v), 1) for v in args["to"][t]))
         if is_stroke[t]:
             r, g, b = (round(float(v) * 255) / 255 for v in args["color"][t])

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from multiprocessing.connection import wait
 import traceback
+from multiprocessing.connection import wait
 
 import numpy as np
 import torch

@@ -134,15 +134,18 @@ def _teacher_data(config: TrainConfig, spec, device, stop):
     path = config.teacher_path()
     steps = run.episode_length - 1
     try:
-        teacher = load_teacher(path, spec, len(images))
+        teacher = load_teacher(path, spec, len(images), search.teacher_search)
     except DataError:
-        print(f"building teacher programs for {len(images)} targets -> {path}", file=sys.stderr)
+        print(f"building teacher programs ({search.teacher_search}) for {len(images)} targets "
+              f"-> {path}", file=sys.stderr)
         build_teacher(images, spec, path, steps=steps, candidates=search.teacher_candidates,
                       polish=search.teacher_polish, seed=run.seed,
-                      workers=search.teacher_workers or os.cpu_count() or 1, stop=stop)
+                      workers=search.teacher_workers or os.cpu_count() or 1, stop=stop,
+                      search=search.teacher_search, checkpoint=search.teacher_checkpoint,
+                      expand=search.teacher_expand)
         if stop():
             return None
-        teacher = load_teacher(path, spec, len(images))
+        teacher = load_teacher(path, spec, len(images), search.teacher_search)
     if teacher["actions"].shape[1] != steps:
         raise DataError(f"teacher file {path} has {teacher['actions'].shape[1]} steps; "
                         f"episode_length={run.episode_length} needs {steps}")

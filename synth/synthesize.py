@@ -63,7 +63,7 @@ __all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS
            "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "beam", "beam+fit", "mcmc")
-DOMAIN_METHODS = {"paint": ("policy", "greedy", "policy+refine", "beam", "beam+fit"),
+DOMAIN_METHODS = {"paint": ("beam+fit", "policy", "greedy", "policy+refine", "beam"),
                   "scene": ("policy+refine", "policy", "mcmc")}
 #: Per domain: the default method (the first of DOMAIN_METHODS), samples and renderer budget.
 DEFAULT_SAMPLES = {"paint": 16, "scene": 1}
@@ -134,7 +134,7 @@ def torch_threads(threads: int):
 def default_checkpoint(domain: str = "paint") -> Path:
     """The checkpoint that ships with the package for ``domain`` (``"unconditional"``: the
     unconditional digit painter that :func:`sample` uses)."""
-    name = {"paint": "mnist.pt", "scene": "scenes.pt",
+    name = {"paint": "mnist_lean.pt", "scene": "scenes.pt",
             "unconditional": "mnist_unconditional.pt"}[domain]
     return Path(__file__).resolve().parent / "checkpoints" / name
 
@@ -287,7 +287,7 @@ def synthesize(target, *, domain: str = "paint", method: str | None = None, chec
                seconds: float | None = None, invert: bool | None = None, threads: int = 1) -> Program:
     """Infer a program that draws ``target`` (a path, or an H×W / H×W×3 uint8 or float array).
 
-    ``method`` defaults to the domain's best (paint ``"policy"``, scenes ``"policy+refine"``);
+    ``method`` defaults to the domain's best (paint ``"beam+fit"``, scenes ``"policy+refine"``);
     ``samples`` to 16 (paint) or 1 (scenes: the greedy scene, then repair); ``budget``
     (renderer calls) to 1,000 for ``"mcmc"`` and 300 for the scene repair, and (gradient
     steps) to 30 for ``"beam+fit"``. ``seconds`` (``"beam+fit"`` only) makes it anytime: the

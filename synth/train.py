@@ -38,10 +38,10 @@ from spiral_dsl.io import write_atomic
 from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
+from .critic import RunningNorm, temporal_credit
 from .errors import ConfigError
 from .gradients import GradientPool, local_pool
 from .grids import COUNT, write_grid
-from .critic import RunningNorm, temporal_credit
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
 from .rollout import from_uint8
 

@@ -86,7 +86,7 @@ BAD = {
     "too many parameters": (lambda r: _with(r, config=_config(r, channels=256, hidden=4096)),
                             f"more than the limit of {LIMITS.model_parameters:,}"),
     "weights for another config": (lambda r: _with(r, config=_config(r, channels=16)),
-                                   r"weight 'encoder.0.weight' has shape \(32, 6, 5, 5\); the config describes \(16, 6, 5, 5\)"),
+                                   r"weight 'encoder.0.weight' has shape \(32, 6, (\d), \1\); the config describes \(16, 6, \1, \1\)"),
     "missing weight": (lambda r: _with(r, weights=_weights(r, **{"value_head.bias": _DROP})),
                        r"missing \['value_head.bias'\]"),
     "extra weight": (lambda r: _with(r, weights=_weights(r, **{"extra.weight": torch.zeros(2)})),

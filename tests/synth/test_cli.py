@@ -58,7 +58,7 @@ def test_synthesize_into_the_inputs_folder_keeps_the_input(tmp_path, capsys, dig
     assert digit.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "digit7.png", "digit7.render.png", "digit7.replay.gif", "digit7.spl"]
-    assert Program.load(tmp_path / "digit7.spl").metadata["method"] == "policy"
+    assert Program.load(tmp_path / "digit7.spl").metadata["method"] == "beam+fit"
     assert out.startswith(f"{digit}: mse ")
 
 
@@ -102,7 +102,7 @@ def test_synthesize_checks_the_method_for_the_domain_first(tmp_path, capsys):
     (["--domain", "scene", "--method", "greedy"], "--method does not apply to --domain scene"),
     (["--domain", "scene", "--polish", "1"], "--polish does not apply to --domain scene"),
     (["--mcmc", "1,10"], "--mcmc applies to --domain scene only"),
-    (["--candidates", "8"], "set greedy search, not --method policy"),
+    (["--candidates", "8"], "set greedy search, not --method beam+fit"),
     (["--method", "greedy", "--candidates", "0"], "--candidates=0 must be >= 1"),
     (["--refine-seconds", "0"], "--refine-seconds=0.0 must be > 0"),
 ])

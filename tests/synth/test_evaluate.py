@@ -26,7 +26,7 @@ def test_evaluate_paint_is_synthesize_on_spread_images_with_their_index_as_seed(
     assert [e for _, e in seen] == pytest.approx(expected)
     assert result["mean_mse"] == pytest.approx(np.mean(expected))
     assert result["blank_canvas_mse"] == pytest.approx(np.mean([(1 - images[i]) ** 2 for i in (0, 999)]))
-    assert (result["images"], result["method"], result["checkpoint"]) == (2, "policy", "shipped")
+    assert (result["images"], result["method"], result["checkpoint"]) == (2, "beam+fit", "shipped")
     assert result["seconds_per_image"] > 0
 
 

@@ -61,6 +61,15 @@ def test_a_batch_of_programs_of_different_lengths_matches_fitting_each_alone():
     assert errors[1] == pytest.approx(alone_errors[0], abs=1e-6)
 
 
+def test_programs_without_strokes_come_back_as_they_are():
+    target = TRUTH.render(backend="raster")
+    moves = Program.parse("paint\nmove to (10, 12)\nmove to (30.5, 40)\n")
+    (fitted,), errors = fit([moves], target, steps=5)
+    assert fitted == moves and errors[0] == pytest.approx(_raster_mse(moves, target), abs=1e-6)
+    (empty,), _ = fit([Program.parse("paint\n")], target, steps=5)
+    assert len(empty) == 0
+
+
 def test_deterministic():
     target = TRUTH.render(backend="raster")
     assert fit([NEAR], target, steps=6) [0] == fit([NEAR], target, steps=6)[0]

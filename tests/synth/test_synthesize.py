@@ -10,7 +10,10 @@ from spiral_dsl.ast import Stroke
 from spiral_dsl.cli import main
 from spiral_dsl.errors import SplLimitError, SplRangeError
 from synth.data import SHIPPED
-from synth.synthesize import BlankResultWarning, synthesize
+from synth.synthesize import BlankResultWarning, default_checkpoint, synthesize
+
+# SPIRAL's network: its samples on a black page stay near blank (the lean default's do not)
+SPIRAL_NET = str(default_checkpoint().with_name("mnist.pt"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,8 @@ def test_a_light_on_dark_file_is_inverted_automatically(tmp_path, mnist_digit):
 
 def test_forcing_no_inversion_warns_that_the_result_is_blank(mnist_digit):
     with pytest.warns(BlankResultWarning, match=r"no better than a blank canvas.*invert=True"):
-        program = synthesize(mnist_digit, samples=4, invert=False)
+        program = synthesize(mnist_digit, method="policy", checkpoint=SPIRAL_NET, samples=4,
+                             invert=False)
     assert float(program.metadata["mse"]) > 0.5
 
 
@@ -56,7 +60,7 @@ def test_the_warning_names_the_callers_line_also_through_the_facade(mnist_digit)
     import spiral_dsl
     for entry in (synthesize, spiral_dsl.synthesize):
         with pytest.warns(BlankResultWarning) as caught:
-            entry(mnist_digit, samples=2, invert=False)
+            entry(mnist_digit, method="policy", checkpoint=SPIRAL_NET, samples=2, invert=False)
         assert caught[0].filename == __file__
 
 
@@ -105,11 +109,11 @@ def test_the_cli_prints_the_blank_warning_and_takes_invert(tmp_path, mnist_digit
     path = tmp_path / "light.png"
     Image.fromarray(mnist_digit).save(path)
     assert main(["synthesize", str(path), "-o", str(tmp_path / "out"), "--samples", "2",
-                 "--no-invert"]) == 0
+                 "--method", "policy", "--checkpoint", SPIRAL_NET, "--no-invert"]) == 0
     err = capsys.readouterr().err
     assert f"{path}: warning: the result" in err and "no better than a blank canvas" in err
     assert main(["synthesize", str(path), "-o", str(tmp_path / "out2"), "--samples", "2",
-                 "--threads", "2"]) == 0
+                 "--method", "policy", "--checkpoint", SPIRAL_NET, "--threads", "2"]) == 0
     assert "warning" not in capsys.readouterr().err
 
 

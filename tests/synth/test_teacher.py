@@ -146,3 +146,58 @@ def test_a_dead_worker_is_a_clear_error_and_the_programs_found_are_kept(tmp_path
     killer.join()
     done = np.load(out)["done"]
     assert 64 <= done.sum() < len(done)
+
+
+def test_beam_teacher_is_the_policys_beam_and_one_expert_iteration_round_improves_it(tmp_path, digits):
+    """Expert iteration on a tiny set: the beam of a (barely trained) policy finds better
+    programs than the policy samples; distilling the policy from them lowers the MSE of its
+    own samples on those targets."""
+    from synth.beam import beam_search
+    from synth.checkpoint import save_model
+    from synth.nets import Policy, PolicyConfig
+    from synth.synthesize import policy_candidates
+    torch.manual_seed(0)
+    config = PolicyConfig(channels=8, hidden=32, arch="lean", spatial=True)
+    policy = Policy(SPEC, config).eval()
+    path = tmp_path / "policy.pt"
+    save_model(policy, path)
+    out = tmp_path / "beam.npz"
+    build_teacher(digits, SPEC, out, steps=4, candidates=1, polish=0, workers=1, progress=False,
+                  search="beam", checkpoint=path, expand=8)
+    teacher = load_teacher(out, SPEC, 3, search="beam")
+    for i, digit in enumerate(digits):   # each row is the beam's best for that target and seed
+        programs, errors = beam_search(policy, digit, expand=8, steps=4, seed=i)
+        # (the beam scores against the uint8-quantised target, the teacher file against the target)
+        assert teacher["mse"][i] == pytest.approx(float(errors[0]), abs=1e-4)
+        assert [dict(zip(SPEC.order, map(int, r))) for r in teacher["actions"][i][:len(programs[0])]] == \
+            [{s: a.get(s, 0) for s in SPEC.order} for a in programs[0].to_actions(SPEC)]
+    with pytest.raises(DataError, match="was built for"):
+        load_teacher(out, SPEC, 3)                  # a greedy teacher's file it is not
+
+    def sampled_mse() -> float:
+        return float(np.mean([policy_candidates(policy, d, 16, 7, 5, with_scores=True)[1].mean()
+                              for d in digits]))
+
+    before = sampled_mse()
+    actions = torch.from_numpy(teacher["actions"].astype(np.int64))
+    targets = torch.from_numpy(np.ascontiguousarray(digits.transpose(0, 3, 1, 2)))
+    canvases, taken, target = make_teacher_batch(SPEC, BatchEnv(SPEC, 3, 5, "raster"), actions,
+                                                 targets, torch.arange(3))
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    policy.train()
+    for _ in range(60):
+        loss, _ = pretrain_loss(policy, canvases, taken, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    policy.eval()
+    assert sampled_mse() < before - 0.25 * (before - float(np.mean(teacher["mse"])))
+
+
+def test_a_beam_teacher_needs_a_checkpoint(tmp_path, digits):
+    with pytest.raises(DataError, match="needs the checkpoint of a trained policy"):
+        build_teacher(digits, SPEC, tmp_path / "t.npz", steps=4, candidates=1, polish=0, workers=1,
+                      search="beam", checkpoint=tmp_path / "missing.pt")
+    with pytest.raises(DataError, match="search='mcts' is not one of"):
+        build_teacher(digits, SPEC, tmp_path / "t.npz", steps=4, candidates=1, polish=0, workers=1,
+                      search="mcts")
