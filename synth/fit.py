@@ -51,7 +51,7 @@ MIN_SIZE = 0.1
 
 
 def fit(programs: list[Program], target: np.ndarray, *, steps: int = STEPS,
-           seconds: float | None = None) -> tuple[list[Program], np.ndarray]:
+        seconds: float | None = None) -> tuple[list[Program], np.ndarray]:
     """Fitted copies of paint ``programs`` (at most :data:`MAX_FIT_BATCH`) for ``target``
     (H×W×3 float in [0, 1]), with their raster MSEs.
 
@@ -66,7 +66,8 @@ def fit(programs: list[Program], target: np.ndarray, *, steps: int = STEPS,
         raise SplRangeError(f"{len(programs)} programs: fit takes at most {MAX_FIT_BATCH} at once")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise SplRangeError(f"steps={steps!r} must be an integer >= 0")
-    if seconds is not None and not seconds > 0:
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not seconds > 0):
         raise SplRangeError(f"seconds={seconds!r} must be > 0 (or None: no deadline)")
     if any(p.domain != "paint" for p in programs):
         raise SplTypeError("fit takes paint programs; got a "
@@ -76,6 +77,8 @@ def fit(programs: list[Program], target: np.ndarray, *, steps: int = STEPS,
     target = np.asarray(target, dtype=np.float32)
     if target.ndim != 3 or target.shape[2] != 3 or target.shape[0] != target.shape[1]:
         raise SplRangeError(f"target of shape {target.shape}: expected (H, H, 3) in [0, 1]")
+    if not np.isfinite(target).all():
+        raise SplRangeError("target has NaN or infinite pixels: expected values in [0, 1]")
     deadline = None if seconds is None else time.perf_counter() + seconds
     settings = dict(programs[0].settings)
     canvas = float(settings["canvas"])

@@ -2,14 +2,14 @@
 
 Methods:
 
-* ``"policy"`` (default) — run the trained policy ``samples`` times in one batch (on the raster
+* ``"policy"`` — run the trained policy ``samples`` times in one batch (on the raster
   interpreter it was trained on), render the raster's best :data:`VERIFY` (4) candidates with
   real libmypaint, return the best of them by MSE (:func:`best_of_policy`).
 * ``"greedy"`` — training-free stroke-by-stroke search (:mod:`synth.search`).
 * ``"beam"`` (paint) — the policy proposes each next statement, ``samples`` per partial program,
   and a beam of :data:`synth.beam.WIDTH` (4) partial programs survives by raster MSE
   (:mod:`synth.beam`); the beam's best :data:`VERIFY` are rendered by libmypaint.
-* ``"beam+fit"`` (paint) — the beam's best, then its arguments fitted to the target by
+* ``"beam+fit"`` (paint's default) — the beam's best, then its arguments fitted to the target by
   ``budget`` (default 30) gradient steps through the differentiable raster (:mod:`synth.fit`),
   kept only if libmypaint agrees it is better.
 * ``"policy+refine"`` — the policy's best candidate, then local refinement.

@@ -92,6 +92,10 @@ def test_bad_input_is_a_clear_error():
         fit([NEAR] * (MAX_FIT_BATCH + 1), target)
     with pytest.raises(SplRangeError, match=r"target of shape \(64, 64\)"):
         fit([NEAR], target[..., 0])
+    with pytest.raises(SplRangeError, match="NaN or infinite"):
+        fit([NEAR], np.full_like(target, np.nan))
+    with pytest.raises(SplRangeError, match="seconds='1' must be > 0"):
+        fit([NEAR], target, seconds="1")
     with pytest.raises(SplTypeError, match="one header"):
         fit([NEAR, Program.parse("paint canvas=32\nmove to (1, 1)\n")], target)
     with pytest.raises(SplTypeError, match="paint programs; got a scene"):
