@@ -28,9 +28,10 @@ shards (two processes of one thread, :mod:`synth.gradients`). Rows run one after
 
 **Synthesize** (``--synthesize``; bench/results/bench_synthesize.json): seconds per
 ``synthesize(image)`` (16 policy samples, one thread, tidy included) over ``--images``
-evaluation digits, rows alternating image by image: the shipped checkpoint with all 16
-candidates rendered by libmypaint (as when issue 17 was filed; today's code otherwise), the
-shipped checkpoint now, and each named checkpoint.
+evaluation digits, rows alternating image by image, all with ``method="policy"``: SPIRAL's
+network (``mnist.pt``, the shipped default when issue 17 was filed) with all 16 candidates
+rendered by libmypaint (as then; today's code otherwise), the same with today's 4, and each
+named checkpoint (e.g. ``lean=synth/checkpoints/mnist_lean.pt``).
 
 ``--filed-tree DIR`` (with ``--train`` or ``--synthesize``) adds rows of the code itself as the
 issue was filed, from a git worktree of that commit (:mod:`filed_code`; issue 17: ``git worktree
@@ -198,8 +199,12 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
     from synth.evaluate import spread
     digits = load_set("mnist-eval", size=64)[0]
     digits = digits[spread(len(digits), images)]
-    rows = {SHIPPED_VERIFY_16: (None, 16), **{name: (path, synth_module.VERIFY)
-                                                         for name, path in checkpoints.items()}}
+    # every row is the "policy" method (16 samples), whatever synthesize's default; a row
+    # without a checkpoint is SPIRAL's network (mnist.pt), the shipped default when issue 17
+    # was filed
+    spiral_net = str(synth_module.default_checkpoint().with_name("mnist.pt"))
+    rows = {SHIPPED_VERIFY_16: (spiral_net, 16), **{name: (path or spiral_net, synth_module.VERIFY)
+                                                    for name, path in checkpoints.items()}}
     seconds = {name: [] for name in rows}
     errors = {name: [] for name in rows}
     filed = _FiledSynthesize(filed_tree, images) if filed_tree else None
@@ -209,7 +214,7 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
     try:
         for name, (path, verify) in rows.items():                    # warm-up: load, first batch
             synth_module.VERIFY = verify
-            synth_module.synthesize(digits[0], invert=False, checkpoint=path)
+            synth_module.synthesize(digits[0], method="policy", invert=False, checkpoint=path)
         for _ in range(rounds):
             for k, image in enumerate(digits):
                 if filed:
@@ -219,7 +224,8 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
                 for name, (path, verify) in rows.items():
                     synth_module.VERIFY = verify
                     t = time.perf_counter()
-                    program = synth_module.synthesize(image, invert=False, seed=k, checkpoint=path)
+                    program = synth_module.synthesize(image, method="policy", invert=False, seed=k,
+                                                      checkpoint=path)
                     seconds[name].append(time.perf_counter() - t)
                     errors[name].append(float(program.metadata["mse"]))
     finally:
@@ -228,7 +234,7 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
             filed.close()
     out = {name: {"seconds_median": round(float(np.median(seconds[name])), 4),
                   "mse_mean": round(float(np.mean(errors[name][:len(digits)])), 5),
-                  "checkpoint": path or "synth/checkpoints/mnist.pt", "verify": verify}
+                  "checkpoint": path, "verify": verify}
            for name, (path, verify) in rows.items()}
     if filed:
         out[FILED] = {"seconds_median": round(float(np.median(seconds[FILED])), 4),
@@ -371,13 +377,13 @@ def main() -> None:
     if args.synthesize is not None:
         named = dict(item.split("=", 1) for item in args.synthesize) if args.synthesize else {}
         write_result("bench_synthesize", {"benchmark": "synthesize latency", **bench_synthesize(
-            args.images, {"shipped": None, **named}, filed_tree=args.filed_tree)})
+            args.images, {"mnist.pt (SPIRAL's network)": None, **named}, filed_tree=args.filed_tree)})
         return
     t0 = time.perf_counter()
     result = {"benchmark": "training loop", "config": "configs/mnist.toml", "batch": args.batch,
               "episode_length": 20, "cores": 2}
     result.update(bench_loop(args.batch, args.updates, args.threads))
-    result["synthesize"] = bench_synthesize(args.images, {"shipped": None})
+    result["synthesize"] = bench_synthesize(args.images, {"mnist.pt (SPIRAL's network)": None})
     result["bench_seconds"] = round(time.perf_counter() - t0, 1)
     write_result("bench_train_loop", result)
     if args.ray:
