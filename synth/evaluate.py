@@ -140,7 +140,7 @@ def evaluate_scenes(*, checkpoint=None, count: int = DEFAULT_SCENES, samples: in
     from .synthesize import load_policy
 
     _positive("count", count)
-    _positive("samples", samples, allow_none=True)
+    _positive("samples", samples)
     _positive("threads", threads)
     _positive("budget", budget)
     multiples = tuple(mcmc_multiples)
