@@ -35,9 +35,8 @@ def main() -> None:
     from synth.beam import beam_search
     from synth.data import load_set
     from synth.evaluate import spread
-    from synth.fit import fit
     from synth.search import greedy
-    from synth.synthesize import _best_rendered, best_of_policy, load_policy, mse
+    from synth.synthesize import _best_rendered, best_of_policy, fit_verified, load_policy, mse
 
     policy, _ = load_policy(args.checkpoint)
     images, _ = load_set(args.set_name, size=64)
@@ -62,8 +61,7 @@ def main() -> None:
         search, _, steps = name.partition("+fit")
         program, score = found(search, image, seed)
         if steps:
-            fitted, _ = fit([program], image, steps=int(steps))
-            score = min(score, mse(fitted[0].render(), image))
+            _, score = fit_verified(program, score, image, int(steps))
         return score
 
     errors = {name: [] for name in rows}

@@ -72,7 +72,6 @@ def _greedy_size(budget: float) -> tuple[int, int]:
 def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float, float, dict]:
     """(libmypaint MSE, seconds, seconds per part) of ``method`` on ``image`` within ``budget``
     seconds."""
-    from synth.fit import fit
     from synth.search import greedy, refine
     from synth.synthesize import (
         ANYTIME_STEPS,
@@ -81,6 +80,7 @@ def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float,
         VERIFY,
         _best_rendered,
         best_of_beam,
+        fit_verified,
         mse,
         policy_candidates,
     )
@@ -115,8 +115,7 @@ def _solve(method: str, budget: float, image, seed: int, policy) -> tuple[float,
         else:
             score = mse(program.render(), image)
             if left > FINISH:
-                fitted, _ = fit([program], image, steps=ANYTIME_STEPS, seconds=left - FINISH)
-                _, score = _best_rendered([program, fitted[0]], image, known={0: score})
+                _, score = fit_verified(program, score, image, ANYTIME_STEPS, left - FINISH)
     return score, time.perf_counter() - t0, dict(_SPENT)
 
 

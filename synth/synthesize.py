@@ -59,7 +59,7 @@ from .batch_env import BatchEnv
 from .data import to_target
 from .rollout import sample_episode
 
-__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy",
+__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy", "fit_verified",
            "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "beam", "beam+fit", "mcmc")
@@ -207,10 +207,18 @@ def best_of_beam(policy, image: np.ndarray, expand: int, seed: int, steps: int,
     program, score = _best_rendered(programs[:VERIFY], image)
     left = None if deadline is None else deadline - time.perf_counter()
     if fit_steps and (left is None or left > 0):
-        from .fit import fit
-        fitted, _ = fit([program], image, steps=fit_steps, seconds=left)
-        program, score = _best_rendered([program, fitted[0]], image, known={0: score})
+        program, score = fit_verified(program, score, image, fit_steps, left)
     return program, score
+
+
+def fit_verified(program: Program, score: float, image: np.ndarray, steps: int,
+                 seconds: float | None = None) -> tuple[Program, float]:
+    """``program`` (libmypaint MSE ``score`` on ``image``) with its arguments fitted by
+    :func:`synth.fit.fit` (``steps``, ``seconds``), when libmypaint scores the fitted program
+    lower; else ``program`` itself. Returns the program kept and its libmypaint MSE."""
+    from .fit import fit
+    fitted, _ = fit([program], image, steps=steps, seconds=seconds)
+    return _best_rendered([program, fitted[0]], image, known={0: score})
 
 
 def _best_rendered(shortlist: list[Program], image: np.ndarray,

@@ -71,7 +71,7 @@ def _work(job):
         actions = greedy_actions(target, seed=seed, steps=steps, candidates=candidates, polish=polish, spec=spec)
     else:
         from .beam import beam_search
-        from .synthesize import load_policy   # cached per worker process
+        from .synthesize import load_policy  # cached per worker process
         checkpoint, expand = beam
         policy, _ = load_policy(checkpoint)
         programs, _ = beam_search(policy, target, expand=expand, steps=steps, seed=seed)
