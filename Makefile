@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-APT_PACKAGES := libmypaint-1.5-1 mypaint-brushes libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 fonts-dejavu-core
+APT_PACKAGES := libmypaint-1.5-1 mypaint-brushes libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-urw-base35
 TORCH_VERSION := 2.13.0
 
 .PHONY: demo test bench system venv clean lint

@@ -20,11 +20,12 @@ libmypaint MSEs of the returned program before ``tidy`` and the seconds it took:
   the learned part earn its place, or does the fit do all the work?
 * ``beam8+fit`` (not by default) — ``beam+fit`` with the narrow beam (4 × 8) at every budget.
 
-Writes bench/results/bench_budget.json (per budget and method: mean MSE, median and mean
-seconds, and the shares of the time spent in the policy network's forward passes, the raster
-interpreter's forward painting and libmypaint's statements; the rest is the fit's backward
-passes and optimiser, greedy search's bookkeeping, tidy-free Python). Budgets are targets, not limits: a beam or a greedy search of the smallest size can
-take longer than the smallest budget, and the table says so.
+Writes bench/results/bench_budget.json (``bench_budget_<set>.json`` for another set; per budget
+and method: mean MSE, median and mean seconds, and the shares of the time spent in the policy
+network's forward passes, the raster interpreter's forward painting and libmypaint's
+statements; the rest is the fit's backward passes and optimiser, greedy search's bookkeeping,
+tidy-free Python). Budgets are targets, not limits: a beam or a greedy search of the smallest
+size can take longer than the smallest budget, and the table says so.
 """
 from __future__ import annotations
 
@@ -174,7 +175,9 @@ def main() -> None:
                 "seconds_median": round(float(np.median(seconds)), 3),
                 "seconds_mean": round(float(np.mean(seconds)), 3),
                 **{f"{part}_share": round(spent / sum(seconds), 3) for part, spent in parts.items()}}
-    write_result("bench_budget", {
+    # the digits keep the plain name; another set gets its own file beside it
+    name = "bench_budget" if args.set_name == "mnist-eval" else f"bench_budget_{args.set_name}"
+    write_result(name, {
         "benchmark": "MSE vs seconds per image at equal budgets", "checkpoint": args.checkpoint,
         "set": args.set_name, "images": len(picks), "processes": args.processes,
         "threads_per_process": 1, "wall_seconds": round(time.perf_counter() - t0, 1),

@@ -105,7 +105,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("eval", help="mean MSE (real renders) and seconds per image on a set; "
                        "--domain scene: object recovery of the policy vs MCMC on held-out scenes")
     p.add_argument("--checkpoint", default=None)
-    p.add_argument("--set", dest="set_name", default="mnist-eval")
+    p.add_argument("--set", dest="set_name", default="mnist-eval",
+                   help="mnist-eval (default), glyphs-dejavu, glyphs-dejavu-scripts, glyphs-train, "
+                        "sets joined by '+', an image folder or an IDX file")
     p.add_argument("--method", default=None, choices=["policy", "greedy", "policy+refine", "beam", "beam+fit"],
                    help="paint only (default beam+fit); scenes compare the policy with MCMC")
     p.add_argument("--limit", type=int, default=None,
@@ -174,14 +176,15 @@ def cmd_train(args) -> int:
             from .scene_train import train_scene
             train_scene(config, stop=terminated)
         else:
-            # the config's pretraining is skipped when init_from is set; an explicit --pretrain
-            # continues pretraining from init_from; --resume continues a pretraining the run
+            # the config's pretraining is skipped when init_from is set; distill_init or an
+            # explicit --pretrain continues pretraining from init_from; --resume continues a pretraining the run
             # began (to the step count it was started with, unless --pretrain says otherwise;
             # --pretrain 0 skips it) unless RL has begun
             pretraining = (run.resume and not rl_started and args.pretrain != 0
                            and (out / "pretrain_checkpoint.pt").is_file())
             if pretraining or (config.pretrain.pretrain_updates and not rl_started
-                               and (args.pretrain is not None or not run.init_from)):
+                               and (args.pretrain is not None or not run.init_from
+                                    or config.pretrain.distill_init)):
                 from .pretrain import pretrain
                 config = config.replace(init_from=str(pretrain(config)))
             if not terminated():

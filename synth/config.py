@@ -198,7 +198,11 @@ class PretrainConfig:
     """Supervised pretraining (behaviour cloning) before RL (:mod:`synth.pretrain`)."""
     pretrain_updates: int = 0
     """Pretraining steps before RL (0: none). Skipped when ``init_from`` is set, unless
-    ``spiral train --pretrain N`` asks for it."""
+    ``distill_init`` or ``spiral train --pretrain N`` asks for it."""
+    distill_init: bool = False
+    """Pretrain from ``init_from``'s weights instead of skipping pretraining: a round of expert
+    iteration, where a trained policy learns the programs its own search found
+    (``teacher_search = "beam"``)."""
     pretrain_seconds: float = 0.0
     """Stop pretraining after this wall-clock time (0: no limit)."""
     pretrain_lr: float = 3e-4
@@ -265,6 +269,7 @@ RULES = MappingProxyType({
     "critic_centre": Rule(float, 0),
     "pretrain_updates": Rule(int, 0), "pretrain_seconds": Rule(float, 0),
     "pretrain_lr": Rule(float, 0, 1), "pretrain_batch": Rule(int, 0, 65536),
+    "distill_init": Rule(bool),
     "pretrain_source": Rule(str, choices=("random", "teacher")), "teacher": _NAME,
     "pretrain_scenes": Rule(int, 1, 200_000),
     "teacher_search": Rule(str, choices=("greedy", "beam")), "teacher_checkpoint": _NAME,
@@ -321,6 +326,9 @@ class TrainConfig:
         if self.search.teacher_search == "beam" and not self.search.teacher_checkpoint:
             raise ConfigError(f"{source}: teacher_search='beam' needs teacher_checkpoint (the "
                               "model file whose policy guides the beam)")
+        if self.pretrain.distill_init and not run.init_from:
+            raise ConfigError(f"{source}: distill_init=true pretrains from init_from's weights; "
+                              "set init_from (a model file)")
         if self.pretrain.pretrain_source == "teacher" and run.domain != "paint":
             raise ConfigError(f"{source}: pretrain_source='teacher' needs domain='paint' (greedy "
                               f"search paints), not domain={run.domain!r}")

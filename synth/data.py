@@ -272,9 +272,16 @@ def load_set(name, size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray 
 
     ``name``: one of :data:`SETS` (``source`` as in :func:`load_mnist`), of
     :data:`synth.glyphs.GLYPH_SETS` (printed characters, labels their code points), a folder of
-    images, an image file, or an IDX images file.
+    images, an image file, or an IDX images file; or named sets joined by ``+``
+    (``"mnist-train+glyphs-train"``): their targets in that order, labels kept only when every
+    part has them.
     """
     check_set(name)
+    if _is_joined(name):
+        parts = [load_set(part, size, source) for part in name.split("+")]
+        labels = [lab for _, lab in parts]
+        return (np.concatenate([images for images, _ in parts]),
+                None if any(lab is None for lab in labels) else np.concatenate(labels))
     if isinstance(name, str) and name in SETS:
         return load_mnist(name.split("-", 1)[1], size, source)
     if isinstance(name, str) and name in GLYPH_SETS:
@@ -287,11 +294,24 @@ def load_set(name, size: int = 64, source=None) -> tuple[np.ndarray, np.ndarray 
     return load_idx(path, size)
 
 
+def _is_joined(name) -> bool:
+    return isinstance(name, str) and "+" in name and not Path(name).exists()
+
+
 def check_set(name) -> None:
     """Raise :func:`load_set`'s :class:`DataError` when ``name`` is neither a named set nor an
     existing folder or file; reads nothing (a run checks its targets before hours of
     pretraining, not after)."""
     if isinstance(name, str) and (name in SETS or name in GLYPH_SETS):
+        return
+    if _is_joined(name):
+        parts = name.split("+")
+        for part in parts:
+            if part not in SETS and part not in GLYPH_SETS:
+                raise DataError(f"{part!r} in the joined set {name!r} is not a named set: only "
+                                f"{[*SETS, *GLYPH_SETS]} join with '+'")
+        if len(set(parts)) != len(parts):
+            raise DataError(f"the joined set {name!r} names a set twice")
         return
     path = Path(name)
     if str(name) and (path.is_dir() or path.is_file()):

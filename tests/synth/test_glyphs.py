@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from synth.data import DataError, load_set
-from synth.glyphs import CHARACTERS, GLYPH_SETS, find_font, glyph, load_glyphs
+from synth.glyphs import (CHARACTERS, GLYPH_SETS, RESERVED_FAMILY, SCRIPTS, GlyphSet, find_font, glyph,
+                          has_glyph, load_glyphs)
 
 
 def test_the_dejavu_set_is_every_letter_in_three_families_as_targets():
@@ -23,7 +24,7 @@ def test_ink_is_about_mnists_and_each_glyph_fills_the_box_centred_by_mass():
     digits, _ = load_set("mnist-eval", size=64)
     ink, mnist_ink = (1 - targets).mean(), (1 - digits).mean()
     assert abs(ink - mnist_ink) < 0.2 * mnist_ink       # the book weight: 0.139 vs 0.128
-    path = find_font(GLYPH_SETS["glyphs-dejavu"][0][0], "fonts-dejavu-core")
+    path = find_font(*GLYPH_SETS["glyphs-dejavu"].fonts[0])
     for character in "AgM|":
         frame = glyph(path, character)
         rows, cols = np.nonzero(frame > 0.05)
@@ -35,7 +36,7 @@ def test_ink_is_about_mnists_and_each_glyph_fills_the_box_centred_by_mass():
 
 
 def test_bad_input_is_a_clear_error(tmp_path, monkeypatch):
-    path = find_font(GLYPH_SETS["glyphs-dejavu"][0][0], "fonts-dejavu-core")
+    path = find_font(*GLYPH_SETS["glyphs-dejavu"].fonts[0])
     for bad in ("", "ab", " ", 7):
         with pytest.raises(DataError, match="must be one printable, non-blank character"):
             glyph(path, bad)
@@ -46,3 +47,41 @@ def test_bad_input_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("synth.glyphs.FONT_DIRS", (tmp_path,))
     with pytest.raises(DataError, match="apt-get install fonts-dejavu-core"):
         find_font("DejaVuSans.ttf", "fonts-dejavu-core")
+
+
+def test_the_training_set_spans_three_scripts_in_other_families_than_dejavu():
+    chosen = GLYPH_SETS["glyphs-train"]
+    assert chosen.training and not GLYPH_SETS["glyphs-dejavu"].training
+    assert not any(RESERVED_FAMILY.lower() in name.lower() for name, _ in chosen.fonts)
+    assert len({package for _, package in chosen.fonts}) >= 3 and len(chosen.fonts) >= 12
+    targets, labels = load_set("glyphs-train", size=32)
+    assert len(targets) == len(labels) > 1000 and targets.shape[1:] == (32, 32, 3)
+    scripts = {("latin" if c < 0x370 else "greek" if c < 0x400 else "cyrillic") for c in labels}
+    assert scripts == {"latin", "greek", "cyrillic"}
+    assert set(map(chr, labels)) <= set(CHARACTERS + SCRIPTS)
+    digits, _ = load_set("mnist-eval", size=32)
+    assert abs((1 - targets).mean() - (1 - digits).mean()) < 0.2 * (1 - digits).mean()
+
+
+def test_a_missing_glyph_is_skipped_in_training_and_an_error_in_evaluation(monkeypatch):
+    path = find_font("LiberationSans-Regular.ttf", "fonts-liberation")
+    assert has_glyph(path, "A") and has_glyph(path, "Ж") and not has_glyph(path, "中")
+    fonts = (("LiberationSans-Regular.ttf", "fonts-liberation"),)
+    monkeypatch.setitem(GLYPH_SETS, "glyphs-t", GlyphSet(fonts, "A中b", training=True))
+    monkeypatch.setitem(GLYPH_SETS, "glyphs-e", GlyphSet(fonts, "A中b", training=False))
+    _, labels = load_glyphs("glyphs-t", 16)
+    assert list(map(chr, labels)) == ["A", "b"]
+    with pytest.raises(DataError, match="has no glyph for '中'.*evaluation set 'glyphs-e'"):
+        load_glyphs("glyphs-e", 16)
+
+
+def test_named_sets_join_with_a_plus_in_order():
+    joined, labels = load_set("mnist-eval+glyphs-dejavu", size=16)
+    digits, digit_labels = load_set("mnist-eval", size=16)
+    letters, letter_labels = load_set("glyphs-dejavu", size=16)
+    np.testing.assert_array_equal(joined, np.concatenate([digits, letters]))
+    np.testing.assert_array_equal(labels, np.concatenate([digit_labels, letter_labels]))
+    with pytest.raises(DataError, match="'nope' in the joined set 'mnist-eval\\+nope' is not a named set"):
+        load_set("mnist-eval+nope")
+    with pytest.raises(DataError, match="names a set twice"):
+        load_set("glyphs-dejavu+glyphs-dejavu")

@@ -146,6 +146,12 @@ def test_explicit_pretrain_continues_from_init_from(tmp_path):
     assert spiral(["train", *TINY, "--pretrain", "1", "--set", f"out_dir={second}",
                    "--set", f"init_from={first / 'pretrained.pt'}", "--set", "updates=1"]) == 0
     assert (second / "pretrained.pt").is_file()
+    # distill_init: the config's own pretraining, from init_from (a round of expert iteration)
+    third = tmp_path / "c"
+    assert spiral(["train", *TINY, "--set", "pretrain_updates=1", "--set", "distill_init=true",
+                   "--set", f"out_dir={third}", "--set", f"init_from={first / 'pretrained.pt'}",
+                   "--set", "updates=1"]) == 0
+    assert (third / "pretrained.pt").is_file()
 
 
 # --- robustness: resume, SIGTERM, one run per out_dir, no repeated metrics ---
