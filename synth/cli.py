@@ -116,7 +116,8 @@ def add_commands(sub) -> None:
                    help="policy samples per image (default: 16 paint; scenes: 4, beside the "
                         "default method's 1)")
     p.add_argument("--budget", type=int, default=None,
-                   help="scenes: renderer calls of the repair (default 300)")
+                   help="scenes: renderer calls of the repair (default 300); paint, beam+fit: "
+                        "fit steps (default 24)")
     p.add_argument("--domain", default="paint", choices=["paint", "scene"])
     p.add_argument("--refine-seconds", type=float, default=2.0, help="policy+refine: refinement time")
     p.add_argument("--seconds", type=float, default=None,
@@ -355,9 +356,8 @@ def cmd_eval(args) -> int:
                                     "scene policy with MCMC (set the budgets with --mcmc)")
         result = _eval_scenes(args, ev)
     else:
-        if args.mcmc is not None or args.budget is not None:
-            raise SplRangeError(f"{'--mcmc' if args.mcmc is not None else '--budget'} applies "
-                                "to --domain scene only")
+        if args.mcmc is not None:
+            raise SplRangeError("--mcmc applies to --domain scene only")
         method = args.method or ev.PAINT_METHODS[0]
         if method != "greedy" and (args.candidates is not None or args.polish is not None):
             raise SplRangeError(f"--candidates and --polish set greedy search, not --method {method}")
@@ -369,7 +369,8 @@ def cmd_eval(args) -> int:
                                    method=method, checkpoint=args.checkpoint,
                                    samples=args.samples, refine_seconds=args.refine_seconds,
                                    candidates=args.candidates, polish=args.polish,
-                                   seconds=args.seconds, threads=args.threads, quiet=args.quiet)
+                                   seconds=args.seconds, budget=args.budget,
+                                   threads=args.threads, quiet=args.quiet)
         print(json.dumps(result, indent=1))
     if args.json:
         write_atomic(args.json, json.dumps(result, indent=1) + "\n")

@@ -8,7 +8,8 @@ examples from ``--examples`` (default ``./examples``, the repository's folder).
 1. The language and interpreters: every example checked, formatted, lowered and rendered (PNG,
    GIF replay, SVG) into ``examples/`` of the output folder.
 2. The synthesizer: programs for 16 evaluation digits (never trained on) and 8 printed letters
-   (``glyphs-dejavu``: a font family no training set uses) by ``synthesize``'s default method
+   of three scripts (``glyphs-dejavu`` and ``glyphs-dejavu-scripts``: a font family no
+   training set uses) by ``synthesize``'s default method
    with the shipped checkpoint, beside the training-free greedy search, rendered by real
    libmypaint; writes ``digits/`` and ``characters/`` (.spl files, ``grid.png`` = target |
    default method | greedy per row, and one GIF replay each) and prints the mean MSE of each
@@ -59,9 +60,10 @@ def run(out: Path, examples: Path) -> int:
     images, labels = load_set("mnist-eval", size=64)
     paint_set(out / "digits", "digit", images, [f"label{v}" for v in labels], DIGITS, methods,
               f"{DIGITS} evaluation digits")
-    images, labels = load_set("glyphs-dejavu", size=64)
+    images, labels = load_set("glyphs-dejavu+glyphs-dejavu-scripts", size=64)
     paint_set(out / "characters", "char", images, [f"U{v:04X}" for v in labels], CHARACTERS,
-              methods, f"{CHARACTERS} printed letters (DejaVu: a family no training set uses)")
+              methods, f"{CHARACTERS} printed letters, Latin, Greek and Cyrillic (DejaVu: a "
+              "family no training set uses)")
     invert_scenes(out / "scenes")
     return 1 if failures else 0
 

@@ -51,16 +51,18 @@ def spread(count: int, limit: int) -> np.ndarray:
 def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
                    method: str | None = None, checkpoint=None, samples: int | None = None,
                    refine_seconds: float = 2.0, candidates: int | None = None,
-                   polish: int | None = None, seconds: float | None = None, threads: int = 1,
+                   polish: int | None = None, seconds: float | None = None,
+                   budget: int | None = None, threads: int = 1,
                    quiet: bool = True, on_image=None) -> dict:
     """Synthesize ``limit`` images of ``set_name`` (a set name, folder or file as for
     :func:`synth.data.load_set`) with ``method`` and return the figures as a dict (the JSON
     that ``spiral eval --json`` writes).
 
     ``candidates`` and ``polish`` set greedy search's width and polish rounds (``method=
-    "greedy"`` only; default: its own). ``seconds``: ``"beam+fit"``'s time budget per image
-    (:func:`synth.synthesize.synthesize`). ``quiet=False`` draws a progress bar on a terminal.
-    ``on_image(k, mse, seconds)`` is called after each image (``k`` counts from 0).
+    "greedy"`` only; default: its own). ``seconds``: ``"beam+fit"``'s time budget per image,
+    ``budget`` its fit steps (:func:`synth.synthesize.synthesize`). ``quiet=False`` draws a
+    progress bar on a terminal. ``on_image(k, mse, seconds)`` is called after each image (``k``
+    counts from 0).
     """
     import torch
 
@@ -75,6 +77,10 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
     _positive("threads", threads)
     _positive("candidates", candidates, allow_none=True)
     _positive("polish", polish, allow_none=True, least=0)
+    _positive("budget", budget, allow_none=True)
+    if budget is not None and method != "beam+fit":
+        raise SplRangeError(f"budget={budget!r} sets the fit steps of method='beam+fit', not "
+                            f"of method={method!r}")
     if (candidates is not None or polish is not None) and method != "greedy":
         raise SplRangeError(f"candidates and polish set greedy search; method={method!r} "
                             "does not use them")
@@ -98,6 +104,7 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
                 # load_set made the targets ink on white; synthesize restores ``threads`` after
                 return synthesize(image, method=method, checkpoint=checkpoint, samples=samples,
                                   seed=seed, refine_seconds=refine_seconds, seconds=seconds,
+                                  budget=budget,
                                   invert=False, threads=threads)
 
     scores, timings = [], []
@@ -114,6 +121,7 @@ def evaluate_paint(set_name: str = "mnist-eval", *, limit: int = DEFAULT_IMAGES,
                 on_image(k, scores[-1], timings[-1])
     result = {"set": str(set_name), "method": method, "images": len(picks),
               "samples": samples if samples is not None else "default", "seconds": seconds,
+              "budget": budget if budget is not None else "default",
               "mean_mse": float(np.mean(scores)),
               "refine_seconds": refine_seconds if method == "policy+refine" else None,
               "blank_canvas_mse": float(np.mean([(1 - images[i]) ** 2 for i in picks])),

@@ -145,6 +145,10 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
             for future in finished:
                 try:
                     i, row, length, err = future.result()
+                    k += 1
+                    actions[i], lengths[i], mse[i], done[i] = row, length, err, True
+                    # a worker can die between a result and the next job: submit raises then
+                    pending |= {pool.submit(_work, job) for job in itertools.islice(queued, 1)}
                 except BrokenProcessPool:
                     if stop is not None and stop():   # the workers died with the run: stopping
                         continue
@@ -152,9 +156,6 @@ def build_teacher(targets: np.ndarray, spec: ActionSpec, out: str | Path, *, ste
                     raise DataError(f"a teacher worker process died; the {int(done.sum())} "
                                     f"programs found so far are saved in {out}, and a later "
                                     "build resumes them") from None
-                k += 1
-                actions[i], lengths[i], mse[i], done[i] = row, length, err, True
-                pending |= {pool.submit(_work, job) for job in itertools.islice(queued, 1)}
                 bar.update(1)
                 bar.set_postfix(mse=f"{np.nanmean(mse):.4f}", refresh=False)
                 if k % chunk == 0 or k == len(jobs):

@@ -102,6 +102,8 @@ def test_synthesize_checks_the_method_for_the_domain_first(tmp_path, capsys):
     (["--domain", "scene", "--method", "greedy"], "--method does not apply to --domain scene"),
     (["--domain", "scene", "--polish", "1"], "--polish does not apply to --domain scene"),
     (["--mcmc", "1,10"], "--mcmc applies to --domain scene only"),
+    (["--budget", "0"], "--budget=0 must be >= 1"),
+    (["--method", "greedy", "--budget", "5"], "not of method='greedy'"),
     (["--candidates", "8"], "set greedy search, not --method beam+fit"),
     (["--method", "greedy", "--candidates", "0"], "--candidates=0 must be >= 1"),
     (["--refine-seconds", "0"], "--refine-seconds=0.0 must be > 0"),

@@ -19,14 +19,16 @@ def test_spread_covers_the_set_evenly():
 
 def test_evaluate_paint_is_synthesize_on_spread_images_with_their_index_as_seed():
     seen = []
-    result = evaluate_paint(limit=2, samples=2, on_image=lambda k, e, s: seen.append((k, e)))
+    result = evaluate_paint(limit=2, samples=2, budget=3, on_image=lambda k, e, s: seen.append((k, e)))
     images, _ = load_set("mnist-eval", size=64)
-    expected = [mse(synthesize(images[i], samples=2, seed=i).render(), images[i]) for i in (0, 999)]
+    expected = [mse(synthesize(images[i], samples=2, budget=3, seed=i).render(), images[i])
+                for i in (0, 999)]
     assert [k for k, _ in seen] == [0, 1]
     assert [e for _, e in seen] == pytest.approx(expected)
     assert result["mean_mse"] == pytest.approx(np.mean(expected))
     assert result["blank_canvas_mse"] == pytest.approx(np.mean([(1 - images[i]) ** 2 for i in (0, 999)]))
-    assert (result["images"], result["method"], result["checkpoint"]) == (2, "beam+fit", "shipped")
+    assert (result["images"], result["method"], result["checkpoint"], result["budget"]) == \
+        (2, "beam+fit", "shipped", 3)
     assert result["seconds_per_image"] > 0
 
 
@@ -38,6 +40,8 @@ def test_evaluate_paint_is_synthesize_on_spread_images_with_their_index_as_seed(
     ({"candidates": 8}, "does not use them"),
     ({"method": "greedy", "polish": -1}, "polish=-1 must be an integer >= 0"),
     ({"refine_seconds": float("nan")}, "refine_seconds=nan"),
+    ({"budget": 0}, "budget=0 must be an integer >= 1"),
+    ({"method": "policy", "budget": 5}, "budget=5 sets the fit steps of .*, not of method='policy'"),
 ])
 def test_evaluate_paint_rejects_bad_arguments(kwargs, words):
     with pytest.raises(SplRangeError, match=words.replace("(", r"\(").replace("[", r"\[")):

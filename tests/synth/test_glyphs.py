@@ -3,8 +3,17 @@ import numpy as np
 import pytest
 
 from synth.data import DataError, load_set
-from synth.glyphs import (CHARACTERS, GLYPH_SETS, RESERVED_FAMILY, SCRIPTS, GlyphSet, find_font, glyph,
-                          has_glyph, load_glyphs)
+from synth.glyphs import (
+    CHARACTERS,
+    GLYPH_SETS,
+    RESERVED_FAMILY,
+    SCRIPTS,
+    GlyphSet,
+    find_font,
+    glyph,
+    has_glyph,
+    load_glyphs,
+)
 
 
 def test_the_dejavu_set_is_every_letter_in_three_families_as_targets():

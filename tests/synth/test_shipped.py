@@ -22,10 +22,10 @@ def test_shipped_mnist_checkpoint_beats_the_blank_canvas():
 
 
 def test_the_default_synthesize_fits_digits_far_below_the_policys_samples():
-    """The default (the lean checkpoint, beam+fit) on 6 evaluation digits: issue 15's target is
-    0.010; docs/results.md has the 1,000-digit figure."""
+    """The default (the digits-and-characters checkpoint, beam+fit) on 6 evaluation digits:
+    issue 15's target is 0.010; docs/results.md has the 1,000-digit figure."""
     from synth.data import load_set
-    assert default_checkpoint("paint").name == "mnist_lean.pt"
+    assert default_checkpoint("paint").name == "mnist_chars.pt"
     images, _ = load_set("mnist-eval")
     picks = images[np.linspace(0, len(images) - 1, 6).astype(int)]
     programs = [synthesize(t, seed=k) for k, t in enumerate(picks)]
@@ -61,17 +61,20 @@ def test_shipped_scene_checkpoint_recovers_objects_and_beats_mcmc():
         assert ours["exact_fraction"] > baseline["exact_fraction"] + 0.3
 
 
-def test_shipped_lean_checkpoint_paints_digits_with_the_policy_and_the_beam():
-    """synth/checkpoints/mnist_lean.pt (issue 17's CPU network, the default) is a lean policy,
-    small, and paints: its samples and the policy-guided beam beat the blank canvas widely."""
+@pytest.mark.parametrize("name", ["mnist_chars.pt", "mnist_lean.pt"])
+def test_shipped_lean_checkpoints_paint_with_the_policy_and_the_beam(name):
+    """synth/checkpoints/mnist_chars.pt (the default) and mnist_lean.pt (issue 17's CPU network,
+    the start of configs/mnist_chars.toml) are lean policies, small, and paint digits and
+    letters: their samples and the policy-guided beam beat the blank canvas widely."""
     from synth.data import load_set
     from synth.synthesize import load_policy
-    path = default_checkpoint("paint")
+    path = default_checkpoint("paint").with_name(name)
     assert path.stat().st_size <= 20 * 2 ** 20
     policy, _ = load_policy(path)
     assert policy.config.arch == "lean"
-    images, _ = load_set("mnist-eval")
-    picks = images[np.linspace(0, len(images) - 1, 6).astype(int)]
+    digits, _ = load_set("mnist-eval")
+    letters, _ = load_set("glyphs-dejavu+glyphs-dejavu-scripts")
+    picks = [s[k] for s in (digits, letters) for k in np.linspace(0, len(s) - 1, 3).astype(int)]
     blank = np.mean([mse(np.ones_like(t), t) for t in picks])
     for method in ("policy", "beam"):
         scores = [mse(synthesize(t, seed=k, method=method, checkpoint=path).render(), t)

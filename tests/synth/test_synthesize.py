@@ -147,14 +147,16 @@ def test_best_of_policy_verifies_the_rasters_shortlist():
     images, _ = load_set("mnist-eval")
     image = images[spread(len(images), 3)[1]]
     policy, _ = load_policy(None, "paint")
+    from synth.tidy import merge_moves
     candidates, raster = policy_candidates(policy, image, 6, 0, 20, with_scores=True)
-    real = [mse(p.render(), image) for p in candidates]
+    merged = [merge_moves(p) for p in candidates]   # libmypaint scores them without move runs
+    real = [mse(p.render(), image) for p in merged]
     assert len(raster) == 6 and np.all(np.isfinite(raster))
-    assert best_of_policy(policy, image, 6, 0, 20, verify=6) == candidates[int(np.argmin(real))]
-    assert best_of_policy(policy, image, 6, 0, 20, verify=1) == candidates[int(np.argmin(raster))]
+    assert best_of_policy(policy, image, 6, 0, 20, verify=6) == merged[int(np.argmin(real))]
+    assert best_of_policy(policy, image, 6, 0, 20, verify=1) == merged[int(np.argmin(raster))]
     # best=k decodes only the raster's k best, best first, with their scores
     order = np.argsort(raster, kind="stable")
     top, scores = policy_candidates(policy, image, 6, 0, 20, with_scores=True, best=3)
     assert top == [candidates[k] for k in order[:3]] and np.array_equal(scores, raster[order[:3]])
     program, score = best_of_policy(policy, image, 6, 0, 20, verify=6, with_score=True)
-    assert score == min(real) and program == candidates[int(np.argmin(real))]
+    assert score == min(real) and program == merged[int(np.argmin(real))]
