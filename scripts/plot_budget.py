@@ -54,7 +54,8 @@ def main(argv: list[str]) -> int:
             draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
         draw.text((W - M - 150, M + 10 + 16 * i), f"-- {method}", fill=colour)
     draw.text((M, 20), f"mean MSE (libmypaint, before tidy) vs seconds per image: "
-              f"{result['images']} evaluation digits, one core each", fill=(0, 0, 0))
+              f"{result['images']} images of {result.get('set', 'mnist-eval')}, one core each",
+              fill=(0, 0, 0))
     out.parent.mkdir(parents=True, exist_ok=True)
     image.save(out)
     print(out)
