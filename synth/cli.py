@@ -178,9 +178,9 @@ def cmd_train(args) -> int:
             train_scene(config, stop=terminated)
         else:
             # the config's pretraining is skipped when init_from is set; distill_init or an
-            # explicit --pretrain continues pretraining from init_from; --resume continues a pretraining the run
-            # began (to the step count it was started with, unless --pretrain says otherwise;
-            # --pretrain 0 skips it) unless RL has begun
+            # explicit --pretrain continues pretraining from init_from; --resume continues a
+            # pretraining the run began (to the step count it was started with, unless
+            # --pretrain says otherwise; --pretrain 0 skips it) unless RL has begun
             pretraining = (run.resume and not rl_started and args.pretrain != 0
                            and (out / "pretrain_checkpoint.pt").is_file())
             if pretraining or (config.pretrain.pretrain_updates and not rl_started

@@ -96,12 +96,19 @@ def _font(font_file: str, size: int):
     return ImageFont.truetype(font_file, size=size)
 
 
+@lru_cache(maxsize=64)
+def _notdef(font_file: str) -> tuple[tuple[int, int], bytes]:
+    """The size and pixels of the glyph ``font_file`` draws for a character it lacks: what a
+    noncharacter (U+FFFF) gets. Once per font, not once per character."""
+    missing = _font(font_file, BOX * OVERSAMPLE).getmask("\uffff")
+    return missing.size, bytes(missing)
+
+
 def has_glyph(font_file, character: str) -> bool:
     """Whether ``font_file`` draws ``character`` with a glyph of its own: a missing character is
-    drawn as the font's ``.notdef`` glyph, which is what a noncharacter (U+FFFF) gets."""
-    font = _font(str(font_file), BOX * OVERSAMPLE)
-    mask, missing = font.getmask(character), font.getmask("\uffff")
-    return mask.getbbox() is not None and (mask.size != missing.size or bytes(mask) != bytes(missing))
+    drawn as the font's ``.notdef`` glyph."""
+    mask = _font(str(font_file), BOX * OVERSAMPLE).getmask(character)
+    return mask.getbbox() is not None and (mask.size, bytes(mask)) != _notdef(str(font_file))
 
 
 def glyph(font_file, character: str) -> np.ndarray:

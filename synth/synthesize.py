@@ -60,8 +60,8 @@ from .batch_env import BatchEnv
 from .data import to_target
 from .rollout import sample_episode
 
-__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy", "fit_verified",
-           "BlankResultWarning", "torch_threads"]
+__all__ = ["synthesize", "sample", "default_checkpoint", "load_policy", "METHODS", "best_of_policy",
+           "fit_verified", "BlankResultWarning", "torch_threads"]
 
 METHODS = ("policy", "greedy", "policy+refine", "beam", "beam+fit", "mcmc")
 DOMAIN_METHODS = {"paint": ("beam+fit", "policy", "greedy", "policy+refine", "beam"),
