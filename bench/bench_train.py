@@ -24,7 +24,8 @@ separately and reported as ``frames_per_s_with_critic`` as if ``reward = "discri
 after one warm-up, for each row of :data:`TRAIN_ROWS`: the loop as issue 17 found it (SPIRAL's
 network, the learner re-evaluating every rollout; today's code otherwise) at 1 and 2 threads,
 the lean network with the single-forward update at 1 and 2 threads, and the lean network on 2
-shards (two processes of one thread, :mod:`synth.gradients`). Rows run one after the other on a machine left quiet.
+shards (two processes of one thread, :mod:`synth.gradients`), in float32 and with bfloat16
+arithmetic (``precision = "bfloat16"``). Rows run one after the other on a machine left quiet.
 
 **Synthesize** (``--synthesize``; bench/results/bench_synthesize.json): seconds per
 ``synthesize(image)`` (16 policy samples, one thread, tidy included) over ``--images``
@@ -278,6 +279,7 @@ TRAIN_ROWS = {
     "lean_1_thread": (["arch=lean", "threads=1"], "default"),
     "lean_2_threads": (["arch=lean", "threads=2"], "default"),
     "lean_2_shards": (["arch=lean", "threads=1", "shards=2"], "default"),
+    "lean_2_shards_bfloat16": (["arch=lean", "threads=1", "shards=2", "precision=bfloat16"], "default"),
 }
 
 

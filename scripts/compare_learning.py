@@ -1,9 +1,12 @@
-"""Learning per frame of two policy architectures from the same start: MSE-vs-frames curves.
+"""Learning per frame of two policy architectures (or variants) from the same start:
+MSE-vs-frames curves.
 
     OMP_NUM_THREADS=1 python scripts/compare_learning.py --frames 200000 \\
         [--config configs/mnist.toml] [--set key=value ...] [--archs spiral lean] [--plot-only]
 
-Each architecture trains with the same config, the same seed (so the same targets in the same
+An ``--archs`` entry is an architecture (``lean``) or a variant of one with its own overrides
+after a colon (``lean:precision=bfloat16``; several joined by commas); its run folder and
+curve are named after the entry. Each one trains with the same config, the same seed (so the same targets in the same
 order and the same environment) and no pretraining: A2C from random weights, one torch thread
 each, the runs side by side in their own processes (their frames/s are not a benchmark: they
 share the machine). Every update's batch MSE is in ``<work>/<arch>/metrics.jsonl``; the
@@ -50,7 +53,14 @@ def overrides(args, arch: str) -> list[str]:
     else:
         per_update = base.rl.batch * steps * base.run.workers
         count = f"updates={-(-args.frames // per_update)}"
-    return DEFAULT_SET + args.set + [f"arch={arch}", count, f"out_dir={Path(args.work) / arch}"]
+    name, _, extra = arch.partition(":")
+    own = [item for item in extra.split(",") if item]
+    return DEFAULT_SET + args.set + [f"arch={name}", *own, count, f"out_dir={run_folder(args, arch)}"]
+
+
+def run_folder(args, arch: str) -> Path:
+    """``<work>/<entry>`` with the variant's ``:``, ``=`` and ``,`` made filename-safe."""
+    return Path(args.work) / arch.replace(":", "_").replace("=", "-").replace(",", "_")
 
 
 def run_one(config_path: str, items: list[str], stage: str) -> None:
@@ -82,7 +92,7 @@ def series(path: Path, window: int, key: str = "mse") -> list[dict]:
 
 def summarize(args) -> dict:
     name, key = ("pretrain_metrics.jsonl", "loss") if args.stage == "pretrain" else ("metrics.jsonl", "mse")
-    curves = {a: series(Path(args.work) / a / name, args.window, key) for a in args.archs}
+    curves = {a: series(run_folder(args, a) / name, args.window, key) for a in args.archs}
     common = min((c[-1]["frames"] if c else 0) for c in curves.values())
     result = {"benchmark": "learning per frame", "stage": args.stage,
               "measure": "pretraining loss (per-slot cross-entropy)" if args.stage == "pretrain"
@@ -124,8 +134,9 @@ def plot(result: dict, out: Path) -> None:
         x = x1 * k / 5
         d.text((px(x, y0)[0] - 14, H - M + 6), f"{x / 1000:.0f}k", fill="black")
     d.text((W // 2 - 40, H - 24), "env frames", fill="black")
+    start = next((item.split("=", 1)[1] for item in result["set"] if item.startswith("init_from=")), "")
     what = ("pretraining loss on random programs" if result.get("stage") == "pretrain"
-            else "batch MSE (raster), A2C from scratch")
+            else f"batch MSE (raster), A2C from {Path(start).name if start else 'scratch'}")
     d.text((M, 8), f"{what}, smoothed over {result['window']} updates", fill="black")
     for n, (arch, c) in enumerate(curves.items()):
         colour = COLOURS[n % len(COLOURS)]

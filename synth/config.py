@@ -65,13 +65,15 @@ class RunConfig:
     and ``shards - 1`` children, each rolling out ``batch / shards`` episodes and
     back-propagating its part, one torch thread each; the learner averages the gradients (the
     same update as one process with the whole batch). 2 uses both cores of a 2-core machine.
-    Needs ``workers = 1``, a ``batch`` divisible by it and the CPU. Pretraining, which does not
-    shard, runs on at least this many torch threads instead."""
+    Needs ``workers = 1``, a ``batch`` divisible by it and the CPU. The learner's own shard
+    then runs on one thread whatever ``threads`` says (more oversubscribed the cores).
+    Pretraining, which does not shard, runs on at least this many torch threads instead."""
     seed: int = 0
     """Seed of torch, numpy and Python's ``random`` (same seed, same run)."""
     threads: int = 0
     """Torch threads of the learner; 0: every core but one (at least 1), leaving a core for
-    the rest of the machine. Restored when training returns."""
+    the rest of the machine. With ``shards > 1`` the RL stage runs on one thread per shard
+    and this sets pretraining's threads only. Restored when training returns."""
     device: str = "cpu"
     """``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when torch sees a GPU)."""
     out_dir: str = "runs/mnist"
@@ -123,6 +125,13 @@ class PolicyConfig:
     :mod:`synth.scene_net` (cells read from a world-aligned map, attributes from the chosen
     cell's pixels, a learned stop), trained by :mod:`synth.scene_train`. Checkpoints of one do
     not load into another."""
+    precision: str = "float32"
+    """Arithmetic of the paint policy's convolutions and linear layers: ``"float32"``, or
+    ``"bfloat16"`` (torch's CPU autocast: weights, gradients, Adam, the LSTM cell, the logits'
+    normalisation, sampling and the losses stay float32). On a CPU with bfloat16 instructions
+    (avx512_bf16 or AMX; this machine's has them) a lean A2C step at batch 128 takes about two
+    thirds of the float32 time; elsewhere it is emulated and slower. Stored with the model, so
+    a network is run in the arithmetic it was trained in. Not for ``arch = "scene"``."""
 
 
 @dataclass(frozen=True)
@@ -323,6 +332,9 @@ class TrainConfig:
         if self.policy.arch == "scene" and run.domain != "scene":
             raise ConfigError(f"{source}: arch='scene' draws only scenes, not "
                               f"domain={run.domain!r}; use arch='spiral' or 'lean'")
+        if self.policy.arch == "scene" and self.policy.precision != "float32":
+            raise ConfigError(f"{source}: precision={self.policy.precision!r} is for the paint "
+                              "policy; arch='scene' runs in float32")
         if self.search.teacher_search == "beam" and not self.search.teacher_checkpoint:
             raise ConfigError(f"{source}: teacher_search='beam' needs teacher_checkpoint (the "
                               "model file whose policy guides the beam)")

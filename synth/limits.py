@@ -110,6 +110,7 @@ CHECKPOINT_CONFIG = MappingProxyType({
     "spatial": Rule(bool),
     "blind": Rule(bool),
     "arch": Rule(str, choices=("spiral", "lean", "scene")),
+    "precision": Rule(str, choices=("float32", "bfloat16")),
 })
 
 #: Header settings a checkpoint's action space may use (tighter than the language's: the

@@ -21,6 +21,7 @@ log-probabilities and entropies.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -202,6 +203,14 @@ class Policy(nn.Module):
     def device(self) -> torch.device:
         return self.value_head.weight.device
 
+    def arithmetic(self):
+        """The context every pass of this network runs in: torch's autocast to bfloat16 when
+        ``config.precision`` says so (convolutions and linear layers in bfloat16; the LSTM
+        cell and everything after the logits in float32), else nothing."""
+        if self.config.precision == "bfloat16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def initial_state(self, batch: int, device=None):
         h = torch.zeros(batch, self.config.hidden, device=device or self.device)
         return (h, h.clone())
@@ -223,7 +232,8 @@ class Policy(nn.Module):
         if not self.config.conditional:
             return None
         first = self.encoder[0]
-        return self._first_conv(target, first.weight[:, 3:], None)
+        with self.arithmetic():
+            return self._first_conv(target, first.weight[:, 3:], None)
 
     def _first_conv(self, image, weight, bias):
         """The first convolution's ``weight`` (some of its input channels) applied to ``image``
@@ -240,6 +250,10 @@ class Policy(nn.Module):
     def encode(self, canvas, target, prev_action, state, target_features=None):
         """canvas, target: (B, 3, H, W) in [0, 1]; prev_action: slot → (B,) long;
         ``target_features``: :meth:`target_features` of ``target`` when the caller has it."""
+        with self.arithmetic():
+            return self._encode(canvas, target, prev_action, state, target_features)
+
+    def _encode(self, canvas, target, prev_action, state, target_features):
         first = self.encoder[0]
         if self.config.conditional:
             if target_features is None:
@@ -277,6 +291,10 @@ class Policy(nn.Module):
         search) encodes each once and decodes the repeated rows."""
         if not scores and actions is not None:
             raise ValueError("scores=False samples actions; teacher forcing needs scores")
+        with self.arithmetic():
+            return self._decode(z, fmap, state, actions, greedy, temperature, scores)
+
+    def _decode(self, z, fmap, state, actions, greedy, temperature, scores) -> PolicyOutput:
         chosen, logits_out = {}, {}
         embedded = {}
         logps, ents = [], []
@@ -286,9 +304,9 @@ class Policy(nn.Module):
                 h = h + embedded[p]
             head = self.heads[s]
             if getattr(head, "reads_map", False):
-                logits = head(F.relu(h), fmap)                                      # (B, grid²)
+                logits = head(F.relu(h), fmap).float()                              # (B, grid²)
             else:
-                logits = head(F.relu(h))                                            # (B, n)
+                logits = head(F.relu(h)).float()                                    # (B, n)
             logits_out[s] = logits
             a, logp, ent = categorical(logits if temperature == 1.0 else logits / temperature,
                                        None if actions is None else actions[s],
@@ -303,7 +321,7 @@ class Policy(nn.Module):
         mask = self.mask_table[flag]                                                # (B, slots)
         log_prob = (torch.stack(logps, 1) * mask).sum(1)
         entropy = (torch.stack(ents, 1) * mask).sum(1)
-        value = self.value_head(z).squeeze(1)
+        value = self.value_head(z).squeeze(1).float()
         return PolicyOutput(chosen, log_prob, entropy, value, state, logits_out)
 
 

@@ -10,6 +10,10 @@ the learned policy must beat.
 * :func:`refine` — coordinate descent on an existing program: grid moves of its points,
   size/pressure/colour steps; a change is kept when it lowers the raster MSE; the result is
   kept only if real libmypaint agrees it is better.
+* :func:`descend` — the same on the raster alone, deterministic and systematic: every
+  neighbour of every statement on the action grid is tried, until none lowers the error. For
+  a target a short program drew on the raster, it turns a nearby program (the policy's beam,
+  fitted: ``synth.fit``) into that program exactly (tests/synth/test_search.py).
 """
 from __future__ import annotations
 
@@ -21,12 +25,13 @@ import torch
 
 from spiral_dsl import Program
 from spiral_dsl.actions import ActionSpec
+from spiral_dsl.errors import SplRangeError, SplTypeError
 from spiral_dsl.interpreters import take_rows
 from spiral_dsl.interpreters.batched import start_batch
 
 from .batch_env import BatchEnv
 
-__all__ = ["greedy", "greedy_actions", "refine", "render_actions"]
+__all__ = ["greedy", "greedy_actions", "refine", "descend", "render_actions"]
 
 
 def _target_tensor(target: np.ndarray) -> torch.Tensor:
@@ -138,6 +143,18 @@ class _Prefix:
         return scores
 
 
+def _replay(prefix: _Prefix, full: list[dict], k: int, states: list) -> list:
+    """The canvas states before each statement of ``full`` and after the last, recomputed from
+    statement ``k`` on (``states[:k + 1]`` are kept: a state is never changed by later steps,
+    the batch contract's)."""
+    prefix.one.load_state(states[k])
+    states = states[: k + 1]
+    for a in full[k:]:
+        prefix._step(prefix.one, [a])
+        states.append(prefix.one.state())
+    return states
+
+
 def greedy(target: np.ndarray, *, seed: int = 0, steps: int = 19, candidates: int = 192, polish: int = 4,
            spec: ActionSpec | None = None) -> Program:
     """Greedy search for a program of at most ``steps`` statements (paint domain)."""
@@ -197,18 +214,8 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
     prefix = _Prefix(spec)
     t0 = time.perf_counter()
 
-    def states_from(k: int, states: list) -> list:
-        """Canvas states before each statement, recomputed from statement ``k`` on (a state
-        is never changed by later steps: the contract's)."""
-        prefix.one.load_state(states[k])
-        states = states[: k + 1]
-        for a in full[k:]:
-            prefix._step(prefix.one, [a])
-            states.append(prefix.one.state())
-        return states
-
     with torch.no_grad():
-        states = states_from(0, [prefix.one.state()])
+        states = _replay(prefix, full, 0, [prefix.one.state()])
         best = float(_mse(prefix.one.image(), t)[0])
         painter = prefix.open(variants)
         while time.perf_counter() - t0 < seconds:
@@ -227,8 +234,88 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
             j = int(torch.argmin(scores))
             if float(scores[j]) < best:
                 best, full[i] = float(scores[j]), changed[j]
-                states = states_from(i, states)
+                states = _replay(prefix, full, i, states)
     refined = Program.from_actions(spec, [{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
     before = float(np.mean((program.render() - target) ** 2))
     after = float(np.mean((refined.render() - target) ** 2))
     return refined if after < before else program
+
+
+def descend(program: Program, target: np.ndarray, *, seconds: float = 10.0) -> tuple[Program, float]:
+    """``program`` snapped to the action grid, then improved by steepest descent on the raster
+    interpreter until no neighbour lowers its MSE against ``target`` (H×W×3 float in [0, 1]),
+    the MSE is 0, or ``seconds`` have passed. Returns the program and its raster MSE.
+
+    Statement by statement, every neighbour (:func:`_neighbours`: each point one grid cell in
+    eight directions, every pressure × size pair, each colour channel and the grey level one
+    step, a stroke turned into a move, the statement deleted, a move and its stroke reversed)
+    is tried in one raster batch from the stored canvas state before it, and the best is kept
+    when it lowers the error. Deterministic: no randomness, and the same input converges to the
+    same program (``seconds`` only cuts it short). Unlike :func:`refine` it does not consult
+    libmypaint: a caller whose target is a libmypaint image verifies the result there."""
+    if not isinstance(program, Program) or program.domain != "paint":
+        raise SplTypeError(f"descend takes a paint Program, not {getattr(program, 'domain', type(program).__name__)!r}")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise SplRangeError(f"seconds={seconds!r} must be > 0")
+    spec = ActionSpec.for_domain("paint", program.settings)
+    full = [{s: a.get(s, 0) for s in spec.order} for a in program.to_actions(spec, snap=True)]
+    t = _target_tensor(target)
+    prefix = _Prefix(spec)
+    deadline = time.perf_counter() + seconds
+
+    with torch.no_grad():
+        states = _replay(prefix, full, 0, [prefix.one.state()])
+        best = float(_mse(prefix.one.image(), t)[0])
+        improved = True
+        while improved and best > 0 and time.perf_counter() < deadline:
+            improved = False
+            i = 0
+            while i < len(full) and best > 0 and time.perf_counter() < deadline:
+                tails = _neighbours(spec, full, i)
+                prefix.one.load_state(states[i])
+                scores = prefix.try_tails(tails, t)
+                j = int(torch.argmin(scores))
+                if float(scores[j]) < best:
+                    best, full = float(scores[j]), full[:i] + tails[j]
+                    states = _replay(prefix, full, i, states)
+                    improved = True
+                i += 1
+    found = Program.from_actions(spec, [{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
+    return Program(program.header, list(found), metadata=program.metadata), best
+
+
+def _neighbours(spec: ActionSpec, full: list[dict], i: int) -> list[list[dict]]:
+    """Every program tail from statement ``i`` on that differs from ``full[i:]`` by one move of
+    :func:`descend` (empty tails left out: they are the blank canvas's own error)."""
+    grid = spec.settings["grid"]
+    a, rest = full[i], full[i + 1:]
+    tails = []
+
+    def changed(**values):
+        tails.append([{**a, **values}] + rest)
+
+    used = spec.used_slots(a["flag"])
+    for slot in ("end", "control"):
+        if slot in used:
+            row, col = divmod(a[slot], grid)
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    if (dr or dc) and 0 <= row + dr < grid and 0 <= col + dc < grid:
+                        changed(**{slot: (row + dr) * grid + col + dc})
+    if "pressure" in used:   # a stroke: pressure and size trade off, so try every pair
+        for p in range(spec.slots["pressure"].n):
+            for z in range(spec.slots["size"].n):
+                if (p, z) != (a["pressure"], a["size"]):
+                    changed(pressure=p, size=z)
+        colours = ("red", "green", "blue")
+        for d in (-1, 1):
+            for c in colours:
+                if 0 <= a[c] + d < spec.slots[c].n:
+                    changed(**{c: a[c] + d})
+            if all(0 <= a[c] + d < spec.slots[c].n for c in colours):
+                changed(**{c: a[c] + d for c in colours})
+        changed(flag=0)                                   # the stroke becomes a move
+    tails.append(rest)                                    # the statement deleted
+    if a["flag"] == 0 and rest and rest[0]["flag"] == 1:  # the stroke after this move, reversed
+        tails.append([{**a, "end": rest[0]["end"]}, {**rest[0], "end": a["end"]}] + rest[1:])
+    return [tail for tail in tails if tail]

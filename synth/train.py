@@ -189,6 +189,10 @@ def train(config: TrainConfig, workers=None, stop=None, callback=None) -> dict:
 
 def _train(config: TrainConfig, workers, stop, callback) -> dict:
     run, rl, critic_cfg = config.run, config.rl, config.critic
+    if run.shards > 1:
+        # each shard is one core: a learner on run.threads threads beside shards - 1 children
+        # oversubscribed the cores (the learner's process took twice a child's time per update)
+        torch.set_num_threads(1)
     torch.manual_seed(run.seed)
     random.seed(run.seed)
     np.random.seed(run.seed)

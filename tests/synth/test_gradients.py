@@ -176,3 +176,22 @@ def test_an_unguarded_script_gets_a_clear_error_not_a_hang(tmp_path):
                                                           "PYTHONPATH": str(ROOT)})
     assert done.returncode != 0
     assert "RunError" in done.stderr and '__name__ == "__main__"' in done.stderr
+
+
+def test_bfloat16_sharded_training_writes_a_bfloat16_model(tmp_path):
+    args = load_config(str(ROOT / "configs" / "tiny.toml"),
+                       [f"out_dir={tmp_path}", "shards=2", "updates=2", "device=cpu",
+                        "arch=lean", "precision=bfloat16"])
+    metrics = train(args)
+    assert metrics["update"] == 2 and np.isfinite(metrics["grad_norm"])
+    policy, _ = ckpt.load_model(tmp_path / "model.pt")
+    assert policy.config.precision == "bfloat16"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["precision=float16"], "precision"),
+    (["domain=scene", "interpreter=mujoco", "arch=scene", "precision=bfloat16"], "runs in float32"),
+])
+def test_precision_settings_that_cannot_run_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(ROOT / "configs" / "tiny.toml"), overrides)

@@ -251,3 +251,47 @@ def test_a_blind_agent_needs_a_target():
     load_config("configs/mnist_blind.toml")
     with pytest.raises(ConfigError, match="blind=true .* needs conditional=true"):
         load_config("configs/mnist_blind.toml", ["conditional=false", "reward=discriminator"])
+
+
+@pytest.mark.parametrize("arch", ["spiral", "lean"])
+def test_bfloat16_arithmetic_keeps_float32_outputs_and_stays_close_to_float32(arch):
+    """precision='bfloat16' runs the convolutions and linear layers under autocast; what
+    leaves the network (logits, log-probabilities, entropies, values, the LSTM state) is
+    float32, the same function within bfloat16's rounding, and its gradients are finite."""
+    spec = ActionSpec.for_domain("paint")
+    torch.manual_seed(0)
+    exact = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=True, arch=arch))
+    half = Policy(spec, PolicyConfig(channels=8, hidden=32, spatial=True, arch=arch,
+                                     precision="bfloat16"))
+    half.load_state_dict(exact.state_dict())
+    g = torch.Generator().manual_seed(2)
+    canvas, target = torch.rand(4, 3, 64, 64, generator=g), torch.rand(4, 3, 64, 64, generator=g)
+    taken = {s: torch.randint(0, n, (4,), generator=g) for s, n in spec.sizes.items()}
+    outs = [p(canvas, target, p.no_action(4), p.initial_state(4), actions=taken) for p in (exact, half)]
+    for field in ("log_prob", "entropy", "value"):
+        assert getattr(outs[1], field).dtype == torch.float32
+        torch.testing.assert_close(getattr(outs[1], field), getattr(outs[0], field), rtol=0.05, atol=0.05)
+    assert outs[1].state[0].dtype == torch.float32
+    assert all(logits.dtype == torch.float32 for logits in outs[1].logits.values())
+    (outs[1].log_prob.sum() + outs[1].value.sum()).backward()
+    grads = [p.grad for p in half.parameters() if p.grad is not None]
+    assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    with torch.no_grad():   # float32 weights: the arithmetic, not the parameters, changes
+        assert all(p.dtype == torch.float32 for p in half.parameters())
+        sampled = half(canvas, target, half.no_action(4), half.initial_state(4))
+    for s, n in spec.sizes.items():
+        assert sampled.actions[s].min() >= 0 and sampled.actions[s].max() < n
+
+
+def test_a_bfloat16_policy_round_trips_its_precision_through_a_model_file(tmp_path):
+    from synth import checkpoint as ckpt
+    spec = ActionSpec.for_domain("paint")
+    policy = Policy(spec, PolicyConfig(channels=8, hidden=32, arch="lean", precision="bfloat16"))
+    ckpt.save_model(policy, tmp_path / "half.pt", run="t", update=0)
+    loaded, _ = ckpt.load_model(tmp_path / "half.pt")
+    assert loaded.config.precision == "bfloat16"
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        a = policy(x, x, policy.no_action(2), policy.initial_state(2), greedy=True)
+        b = loaded(x, x, loaded.no_action(2), loaded.initial_state(2), greedy=True)
+    torch.testing.assert_close(a.log_prob, b.log_prob, rtol=0, atol=0)

@@ -13,6 +13,7 @@ from synth.search import (
     _mse,
     _Prefix,
     _target_tensor,
+    descend,
     greedy,
     greedy_actions,
     refine,
@@ -114,3 +115,55 @@ def test_refine_never_worsens_and_tail_replay_equals_full_render():
 def test_refine_of_an_empty_program_is_that_program(line_target):
     empty = Program.from_statements([], "paint")
     assert refine(empty, line_target, seconds=0.1) is empty
+
+
+# --- descend: the learned search finds a short program's target exactly ---
+
+#: a digit-like stroke on the action grid (every argument an action's value)
+ONE_STROKE = Program.parse("paint\nmove to (16, 12)\n"
+                           "stroke via (32, 40) to (48, 50) pressure 0.8 size 2 color #000000\n")
+
+
+def test_the_learned_search_finds_a_one_stroke_target_exactly():
+    """The target is a one-stroke program's raster render. The shipped policy's beam proposes
+    two-statement programs, the fit moves them off the grid towards the target, and the grid
+    descent lands on the program itself: error 0, the same statements."""
+    from synth.beam import beam_search
+    from synth.fit import fit
+    from synth.synthesize import load_policy
+    from synth.tidy import merge_moves
+    policy, _ = load_policy(None)
+    target = ONE_STROKE.render(backend="raster")
+    found, _ = beam_search(policy, target, expand=16, steps=2, seed=1)
+    fitted, errors = fit([merge_moves(p) for p in found], target, steps=40)
+    before = float(np.min(errors))
+    results = [descend(fitted[j], target, seconds=60) for j in np.argsort(errors)]
+    program, error = min(results, key=lambda r: r[1])
+    assert before > 1e-5 and error < 1e-12     # the fit alone is near, not there
+    assert program.to_actions(SPEC) == ONE_STROKE.to_actions(SPEC)
+
+
+def test_descend_never_worsens_is_deterministic_and_keeps_metadata():
+    images, _ = load_set("mnist-eval")
+    target = images[450]
+    start = greedy(target, seed=1, steps=3, candidates=16, polish=0).with_metadata(source="greedy")
+    snapped = Program.from_actions(SPEC, start.to_actions(SPEC, snap=True))
+    first = float(np.mean((snapped.render(backend="raster") - target) ** 2))
+    program, error = descend(start, target, seconds=60)
+    again, same = descend(start, target, seconds=60)
+    assert error <= first + 1e-7 and error == same and program == again
+    assert program.metadata["source"] == "greedy"
+    assert error == pytest.approx(float(np.mean((program.render(backend="raster") - target) ** 2)), abs=1e-6)
+    empty = Program.from_statements([], "paint")
+    assert descend(empty, target, seconds=1)[0] == empty
+
+
+@pytest.mark.parametrize("program, seconds, message", [
+    (Program.parse("scene\nplace cube at (1, 2) size small color #ff0000"), 1, "paint Program"),
+    (ONE_STROKE, 0, "seconds=0 must be > 0"),
+    (ONE_STROKE, True, "seconds=True"),
+])
+def test_descend_rejects_bad_input(program, seconds, message):
+    from spiral_dsl import SplError
+    with pytest.raises(SplError, match=message):
+        descend(program, ONE_STROKE.render(backend="raster"), seconds=seconds)

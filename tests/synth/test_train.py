@@ -475,5 +475,9 @@ def test_training_sets_torch_threads_from_the_config_and_restores_them(tmp_path)
         pretrain(sharded, stop=lambda: seen.append(torch.get_num_threads()))
         assert seen == [2] and torch.get_num_threads() == 3
         seen.clear()
+        # ... and RL's learner is one of the shards: one thread, whatever `threads` says
+        train(sharded.replace(threads=2, updates=1), callback=lambda u, m, s: seen.append(torch.get_num_threads()))
+        assert seen == [1] and torch.get_num_threads() == 3
+        seen.clear()
     finally:
         torch.set_num_threads(before)
