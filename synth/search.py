@@ -286,8 +286,9 @@ def descend(program: Program, target: np.ndarray, *, seconds: float = 10.0) -> t
 
 def _neighbours(spec: ActionSpec, full: list[dict], i: int) -> list[list[dict]]:
     """Every program tail from statement ``i`` on that differs from ``full[i:]`` by one move of
-    :func:`descend` (empty tails left out: they are the blank canvas's own error)."""
+    :func:`descend` (the empty tail: the last statement deleted)."""
     grid = spec.settings["grid"]
+    move = spec.slots["flag"].values.index("move")
     a, rest = full[i], full[i + 1:]
     tails = []
 
@@ -314,8 +315,8 @@ def _neighbours(spec: ActionSpec, full: list[dict], i: int) -> list[list[dict]]:
                     changed(**{c: a[c] + d})
             if all(0 <= a[c] + d < spec.slots[c].n for c in colours):
                 changed(**{c: a[c] + d for c in colours})
-        changed(flag=0)                                   # the stroke becomes a move
+        changed(flag=move)                                # the stroke becomes a move
     tails.append(rest)                                    # the statement deleted
-    if a["flag"] == 0 and rest and rest[0]["flag"] == 1:  # the stroke after this move, reversed
+    if a["flag"] == move and rest and rest[0]["flag"] != move:   # its stroke, reversed
         tails.append([{**a, "end": rest[0]["end"]}, {**rest[0], "end": a["end"]}] + rest[1:])
-    return [tail for tail in tails if tail]
+    return tails
