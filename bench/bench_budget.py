@@ -2,7 +2,7 @@
 equal time budgets (issue 15's curve).
 
     python bench/bench_budget.py [--checkpoint FILE] [--images 40] [--budgets 0.25,0.5,1,2,4]
-                                 [--processes 2] [--set mnist-eval]
+                                 [--processes 2] [--set mnist-eval] [--log FILE]
 
 Each image of ``--images`` spread over the set is solved at each budget by each method, one
 torch thread per process (``--processes`` images at a time, one per core). The figures are
@@ -20,6 +20,11 @@ libmypaint MSEs of the returned program before ``tidy`` and the seconds it took:
   the learned part earn its place, or does the fit do all the work?
 * ``beam8+fit`` (not by default) — ``beam+fit`` with the narrow beam (4 × 8) at every budget.
 
+``--log FILE`` makes a long run resumable (all 1,000 evaluation digits take about 8.6 CPU
+hours): each image's figures are appended to FILE as one JSON line as soon as it is done, and a
+run with the same FILE skips the images it already holds. Its first line records the
+checkpoint, set, budgets and methods; a run that asks for others is refused.
+
 Writes bench/results/bench_budget.json (``bench_budget_<set>.json`` for another set; per budget
 and method: mean MSE, median and mean seconds, and the shares of the time spent in the policy
 network's forward passes, the raster interpreter's forward painting and libmypaint's
@@ -30,8 +35,10 @@ size can take longer than the smallest budget, and the table says so.
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 
 import numpy as np
 from common import write_result
@@ -142,6 +149,40 @@ def _image_rows(job) -> dict:
     return out
 
 
+def _logged(path: Path | None, header: dict) -> dict:
+    """index → that image's figures from the log at ``path`` (none without a log), after
+    checking that the log was written for the same ``header``; a new log gets the header."""
+    if path is None:
+        return {}
+    if not path.is_file() or path.stat().st_size == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(header) + "\n")
+        return {}
+    lines = path.read_text().splitlines()
+    if json.loads(lines[0]) != header:
+        raise SystemExit(f"{path} was written for {lines[0]}, not {json.dumps(header)}: "
+                         "use another --log file")
+    done = {}
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:   # a line cut short by a kill: that image runs again
+            continue
+        done[record["index"]] = {(m, float(b)): tuple(v) for m, by in record["rows"].items()
+                                 for b, v in by.items()}
+    return done
+
+
+def _log(path: Path | None, index: int, out: dict) -> None:
+    if path is None:
+        return
+    rows: dict = {}
+    for (method, budget), value in out.items():
+        rows.setdefault(method, {})[str(budget)] = list(value)
+    with path.open("a") as f:
+        f.write(json.dumps({"index": index, "rows": rows}) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="synth/checkpoints/mnist_lean.pt")
@@ -150,6 +191,8 @@ def main() -> None:
     ap.add_argument("--budgets", default="0.25,0.5,1,2,4")
     ap.add_argument("--methods", default=",".join(METHODS[:4]))
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--log", type=Path, default=None,
+                    help="append each image's figures here and skip those it holds (resumable)")
     args = ap.parse_args()
     from synth.data import load_set
     from synth.evaluate import spread
@@ -160,10 +203,16 @@ def main() -> None:
         raise SystemExit(f"unknown methods {unknown}: choose from {list(METHODS)}")
     images, _ = load_set(args.set_name, size=64)
     picks = spread(len(images), args.images)
-    jobs = [(int(i), args.checkpoint, args.set_name, budgets, methods) for i in picks]
+    done = _logged(args.log, {"checkpoint": args.checkpoint, "set": args.set_name,
+                              "budgets": budgets, "methods": methods})
+    jobs = [(int(i), args.checkpoint, args.set_name, budgets, methods) for i in picks if int(i) not in done]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.processes) as pool:
-        results = list(pool.map(_image_rows, jobs))
+        futures = {pool.submit(_image_rows, job): job[0] for job in jobs}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            _log(args.log, futures[future], done[futures[future]])
+    results = [done[int(i)] for i in picks]
     rows = {}
     for method in methods:
         for budget in budgets:
