@@ -179,8 +179,14 @@ def _log(path: Path | None, index: int, out: dict) -> None:
     rows: dict = {}
     for (method, budget), value in out.items():
         rows.setdefault(method, {})[str(budget)] = list(value)
-    with path.open("a") as f:
-        f.write(json.dumps({"index": index, "rows": rows}) + "\n")
+    with path.open("a+b") as f:
+        f.seek(0, 2)
+        if f.tell():   # after a line a kill cut short, start a new one
+            f.seek(-1, 2)
+            cut = f.read(1) != b"\n"
+        else:
+            cut = False
+        f.write(("\n" if cut else "").encode() + json.dumps({"index": index, "rows": rows}).encode() + b"\n")
 
 
 def main() -> None:
