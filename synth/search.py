@@ -143,6 +143,18 @@ class _Prefix:
         return scores
 
 
+def _on_grid(program: Program) -> tuple[ActionSpec, list[dict]]:
+    """The paint action space of ``program``'s header and its statements snapped to it, each
+    action with every slot (a slot its statement does not use is index 0)."""
+    spec = ActionSpec.for_domain("paint", program.settings)
+    return spec, [{s: a.get(s, 0) for s in spec.order} for a in program.to_actions(spec, snap=True)]
+
+
+def _off_grid(spec: ActionSpec, full: list[dict]) -> Program:
+    """The program of ``full`` (actions with every slot), each statement with its own slots."""
+    return Program.from_actions(spec, [{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
+
+
 def _replay(prefix: _Prefix, full: list[dict], k: int, states: list) -> list:
     """The canvas states before each statement of ``full`` and after the last, recomputed from
     statement ``k`` on (``states[:k + 1]`` are kept: a state is never changed by later steps,
@@ -204,13 +216,11 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
 
     Each round perturbs one statement ``variants`` ways and replays only from that statement
     on, starting from the stored raster state before it (the prefix is shared)."""
-    spec = ActionSpec.for_domain("paint", program.settings)
-    actions = program.to_actions(spec, snap=True)
-    if not actions:
+    spec, full = _on_grid(program)
+    if not full:
         return program
     rng = random.Random(seed)
     t = _target_tensor(target)
-    full = [{s: a.get(s, 0) for s in spec.order} for a in actions]
     prefix = _Prefix(spec)
     t0 = time.perf_counter()
 
@@ -235,7 +245,7 @@ def refine(program: Program, target: np.ndarray, *, seconds: float = 2.0, seed: 
             if float(scores[j]) < best:
                 best, full[i] = float(scores[j]), changed[j]
                 states = _replay(prefix, full, i, states)
-    refined = Program.from_actions(spec, [{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
+    refined = _off_grid(spec, full)
     before = float(np.mean((program.render() - target) ** 2))
     after = float(np.mean((refined.render() - target) ** 2))
     return refined if after < before else program
@@ -254,11 +264,11 @@ def descend(program: Program, target: np.ndarray, *, seconds: float = 10.0) -> t
     same program (``seconds`` only cuts it short). Unlike :func:`refine` it does not consult
     libmypaint: a caller whose target is a libmypaint image verifies the result there."""
     if not isinstance(program, Program) or program.domain != "paint":
-        raise SplTypeError(f"descend takes a paint Program, not {getattr(program, 'domain', type(program).__name__)!r}")
+        what = getattr(program, "domain", type(program).__name__)
+        raise SplTypeError(f"descend takes a paint Program, not {what!r}")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise SplRangeError(f"seconds={seconds!r} must be > 0")
-    spec = ActionSpec.for_domain("paint", program.settings)
-    full = [{s: a.get(s, 0) for s in spec.order} for a in program.to_actions(spec, snap=True)]
+    spec, full = _on_grid(program)
     t = _target_tensor(target)
     prefix = _Prefix(spec)
     deadline = time.perf_counter() + seconds
@@ -280,8 +290,7 @@ def descend(program: Program, target: np.ndarray, *, seconds: float = 10.0) -> t
                     states = _replay(prefix, full, i, states)
                     improved = True
                 i += 1
-    found = Program.from_actions(spec, [{s: a[s] for s in spec.used_slots(a["flag"])} for a in full])
-    return Program(program.header, list(found), metadata=program.metadata), best
+    return Program(program.header, list(_off_grid(spec, full)), metadata=program.metadata), best
 
 
 def _neighbours(spec: ActionSpec, full: list[dict], i: int) -> list[list[dict]]:
