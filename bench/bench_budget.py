@@ -24,6 +24,8 @@ libmypaint MSEs of the returned program before ``tidy`` and the seconds it took:
 hours): each image's figures are appended to FILE as one JSON line as soon as it is done, and a
 run with the same FILE skips the images it already holds. Its first line records the
 checkpoint, set, budgets and methods; a run that asks for others is refused.
+``--summary-only`` (with ``--log``) solves nothing and writes the figures of the images the log
+holds so far (``images`` says how many, ``images_planned`` of how many).
 
 Writes bench/results/bench_budget.json (``bench_budget_<set>.json`` for another set; per budget
 and method: mean MSE, median and mean seconds, and the shares of the time spent in the policy
@@ -199,7 +201,11 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--log", type=Path, default=None,
                     help="append each image's figures here and skip those it holds (resumable)")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="with --log: solve nothing, write the figures of the images the log holds")
     args = ap.parse_args()
+    if args.summary_only and args.log is None:
+        raise SystemExit("--summary-only reads the images' figures from --log FILE: give one")
     from synth.data import load_set
     from synth.evaluate import spread
     budgets = [float(b) for b in args.budgets.split(",")]
@@ -212,8 +218,13 @@ def main() -> None:
     done = _logged(args.log, {"checkpoint": args.checkpoint, "set": args.set_name,
                               "budgets": budgets, "methods": methods})
     jobs = [(int(i), args.checkpoint, args.set_name, budgets, methods) for i in picks if int(i) not in done]
+    planned = len(picks)
+    if args.summary_only:   # the images done so far, in the order of the spread
+        picks, jobs = [i for i in picks if int(i) in done], []
+        if not picks:
+            raise SystemExit(f"{args.log} holds none of these images yet")
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.processes) as pool:
+    with ProcessPoolExecutor(max(1, min(args.processes, len(jobs)))) as pool:
         futures = {pool.submit(_image_rows, job): job[0] for job in jobs}
         for future in as_completed(futures):
             done[futures[future]] = future.result()
@@ -234,8 +245,10 @@ def main() -> None:
     name = "bench_budget" if args.set_name == "mnist-eval" else f"bench_budget_{args.set_name}"
     write_result(name, {
         "benchmark": "MSE vs seconds per image at equal budgets", "checkpoint": args.checkpoint,
-        "set": args.set_name, "images": len(picks), "processes": args.processes,
-        "threads_per_process": 1, "wall_seconds": round(time.perf_counter() - t0, 1),
+        "set": args.set_name, "images": len(picks), "images_planned": planned,
+        # a summary of a log: its lines may come from several runs, of any number of processes
+        "processes": None if args.summary_only else args.processes, "threads_per_process": 1,
+        "wall_seconds": None if args.summary_only else round(time.perf_counter() - t0, 1),
         "rows": rows,
         "note": "libmypaint MSE before tidy; budgets are targets (the smallest searches can "
                 "exceed the smallest budget): compare the seconds columns"})

@@ -10,11 +10,14 @@
   the update (``lost_shards``).
 * The learners (policy and critic) stay in the driver process; the loop is the embedded one.
 * :func:`run_pbt` — population-based training with Ray Tune's ``PopulationBasedTraining``,
-  exploring ``policy_lr`` and ``entropy_coef``; exploit copies a better trial's checkpoint.
-  Each member has its own discriminator (SPIRAL++'s shared critic is not implemented).
+  exploring ``policy_lr`` and ``entropy_coef``; exploit copies a better trial's checkpoint
+  (policy and critic). The fitness (:func:`fitness`) is the critic's score when the reward is
+  the critic's, else the batch's −MSE. Each member has its own discriminator (SPIRAL++'s
+  shared critic is not implemented).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,11 +25,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from spiral_dsl.io import write_atomic
+
 from .config import TrainConfig
 from .gradients import GradientPool
 from .train import load_targets, train
 
-__all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt"]
+__all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt", "fitness", "PBT_SUMMARY"]
+
+#: Written by :func:`run_pbt` in the run's ``out_dir``: each member's final hyperparameters and
+#: fitness, and the best member.
+PBT_SUMMARY = "pbt_summary.json"
 
 
 #: Read by Ray when it is imported: with it off, a local instance keeps 127.0.0.1 as its node
@@ -147,8 +156,29 @@ def train_on_ray(config: TrainConfig, address: str | None = None) -> dict:
         workers.close()
 
 
+def fitness(reward: str, window: list[dict]) -> float:
+    """A PBT member's fitness (higher is better) from the metrics of its updates since its last
+    report (``window``, oldest first):
+
+    * ``reward = "discriminator"``: the critic's score of the member's canvases relative to its
+      score of real images, ``mean(d_fake - d_real)``. Each member has its own critic, whose
+      raw scores carry an arbitrary offset (a WGAN critic's drifts; docs/results.md), but the
+      gap is that critic's estimate of how far the painted images are from the real ones (for
+      WGAN-GP, of the Wasserstein-1 distance), comparable across members.
+    * otherwise the batch's ``-mean(mse)``.
+
+    Updates without the figure (the value-only warm-up has no critic step) are left out;
+    ``-inf`` when none has it, so such a member is never chosen to be copied."""
+    if reward == "discriminator":
+        gaps = [m["d_fake"] - m["d_real"] for m in window if "d_fake" in m and "d_real" in m]
+    else:
+        gaps = [-m["mse"] for m in window if "mse" in m]
+    return sum(gaps) / len(gaps) if gaps else float("-inf")
+
+
 def _pbt_member(config: dict) -> None:
-    """One PBT member: train, report every ``interval`` updates with a checkpoint."""
+    """One PBT member: train, report its :func:`fitness` every ``interval`` updates with a
+    checkpoint."""
     from ray import tune
     out_dir = Path(tune.get_context().get_trial_dir()) / "run"
     start = tune.get_checkpoint()
@@ -159,15 +189,20 @@ def _pbt_member(config: dict) -> None:
     if start is not None:  # exploit (or restore): continue from the given member's weights
         with start.as_directory() as d:
             shutil.copy(Path(d) / "checkpoint.pt", out_dir / "checkpoint.pt")
+    window: list[dict] = []
 
     def report(update, metrics, save):
+        window.append(metrics)
         if update % config["interval"] and update != member.rl.updates:
             return False
         save(update)
+        figures = {"fitness": fitness(member.rl.reward, window), "update": update,
+                   **{k: metrics[k] for k in ("mse", "reward", "d_real", "d_fake", "entropy")
+                      if k in metrics}}
+        window.clear()
         with tempfile.TemporaryDirectory() as d:
             shutil.copy(out_dir / "checkpoint.pt", Path(d) / "checkpoint.pt")
-            tune.report({"mse": metrics.get("mse", 1.0), "reward": metrics.get("reward", 0.0),
-                         "update": update}, checkpoint=tune.Checkpoint.from_directory(d))
+            tune.report(figures, checkpoint=tune.Checkpoint.from_directory(d))
         return False
 
     train(member, callback=report)
@@ -175,7 +210,9 @@ def _pbt_member(config: dict) -> None:
 
 def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address: str | None = None,
             storage: str | None = None):
-    """Population-based training of ``population`` members; returns Ray Tune's ResultGrid."""
+    """Population-based training of ``population`` members, each reporting its :func:`fitness`
+    every ``interval`` updates (exploit and explore happen at reports); returns Ray Tune's
+    ResultGrid and writes :data:`PBT_SUMMARY` in ``config.run.out_dir``."""
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
     init_ray(address)
@@ -192,12 +229,36 @@ def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address
         param_space={"base": base, "interval": interval,
                      "policy_lr": tune.loguniform(1e-5, 1e-3),
                      "entropy_coef": tune.loguniform(1e-4, 1e-1)},
-        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=population, metric="mse", mode="min"),
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=population, metric="fitness", mode="max"),
         run_config=tune.RunConfig(name=f"pbt-{run.name}", storage_path=str(Path(storage or run.out_dir).resolve()),
                                   stop={"training_iteration": reports}, verbose=0),
     )
     results = tuner.fit()
-    best = results.get_best_result()
-    print(f"best member: mse {best.metrics.get('mse')} with policy_lr "
-          f"{best.config['policy_lr']:.2e}, entropy_coef {best.config['entropy_coef']:.2e}", file=sys.stderr)
+    summary = _summary(results, config.rl.reward)
+    out = Path(run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / PBT_SUMMARY, json.dumps(summary, indent=1) + "\n")
+    best = summary["best"]
+    if best is not None:
+        print(f"best member: fitness {best['fitness']:.4g} with policy_lr {best['policy_lr']:.2e}, "
+              f"entropy_coef {best['entropy_coef']:.2e} ({out / PBT_SUMMARY})", file=sys.stderr)
     return results
+
+
+def _summary(results, reward: str) -> dict:
+    """Each member's last reported figures and hyperparameters (after any exploit), and the
+    best member by its last fitness."""
+    members = []
+    for result in results:
+        if result.error is not None or not result.metrics:
+            members.append({"error": str(result.error)})
+            continue
+        members.append({"policy_lr": result.config["policy_lr"],
+                        "entropy_coef": result.config["entropy_coef"],
+                        **{k: result.metrics[k] for k in ("fitness", "update", "mse", "reward",
+                                                          "d_real", "d_fake", "entropy")
+                           if k in result.metrics}})
+    scored = [m for m in members if "fitness" in m]
+    best = max(scored, key=lambda m: m["fitness"]) if scored else None
+    return {"fitness": "mean(d_fake - d_real)" if reward == "discriminator" else "-mean(mse)",
+            "members": members, "best": best}

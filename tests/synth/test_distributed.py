@@ -108,6 +108,23 @@ def test_pbt_runs_a_tiny_population(ray_local, tmp_path):
     assert not results.errors, results.errors
     best = results.get_best_result()
     assert "mse" in best.metrics and best.checkpoint is not None
+    assert best.metrics["fitness"] == pytest.approx(-best.metrics["mse"], rel=0.5)
+    summary = json.loads((Path(args.run.out_dir) / "pbt_summary.json").read_text())
+    assert summary["fitness"] == "-mean(mse)" and len(summary["members"]) == 2
+    assert summary["best"]["fitness"] == max(m["fitness"] for m in summary["members"])
+    assert summary["best"]["policy_lr"] > 0 and summary["best"]["entropy_coef"] > 0
+
+
+def test_pbt_fitness_is_the_critics_gap_or_the_negative_mse():
+    from synth.distributed import fitness
+    window = [{"mse": 0.04, "d_real": 1.0, "d_fake": -3.0},
+              {"mse": 0.02, "d_real": 21.0, "d_fake": 19.0},   # the same gap, another offset
+              {"mse": 0.03}]                                     # a value-only update: no critic
+    assert fitness("discriminator", window) == pytest.approx(-3.0)
+    assert fitness("mse", window) == pytest.approx(-0.03)
+    # a member with no critic step yet is never the one to copy
+    assert fitness("discriminator", [{"mse": 0.01}]) == float("-inf")
+    assert fitness("mse", []) == float("-inf")
 
 
 @pytest.mark.slow
