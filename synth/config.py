@@ -200,6 +200,12 @@ class CriticConfig:
     """Weight of a penalty on the squared mean score of real images, keeping the critic's
     output centred at zero (0: none). A Wasserstein critic's loss ignores a constant offset,
     so without it the raw score may drift."""
+    critic_real: str = "targets"
+    """What the critic of an unconditional run takes for real: ``"targets"`` (the training
+    images) or ``"teacher"``: the teacher programs' drawings of them (``teacher``, built as for
+    pretraining), rendered once on the raster interpreter the policy paints on. Against MNIST's
+    pen the critic can tell the policy's brush from real ink whatever is drawn; against the
+    same brush, only by what is drawn. Unconditional (``conditional = false``) paint only."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +281,7 @@ RULES = MappingProxyType({
     "replay_batches": Rule(int, 1, 10000),
     "critic_loss": Rule(str, choices=("wgan-gp", "gan", "hinge")), "gp_weight": Rule(float, 0),
     "spectral_norm": Rule(bool), "critic_ema": Rule(float, 0, 0.9999),
-    "critic_centre": Rule(float, 0),
+    "critic_centre": Rule(float, 0), "critic_real": Rule(str, choices=("targets", "teacher")),
     "pretrain_updates": Rule(int, 0), "pretrain_seconds": Rule(float, 0),
     "pretrain_lr": Rule(float, 0, 1), "pretrain_batch": Rule(int, 0, 65536),
     "distill_init": Rule(bool),
@@ -364,6 +370,11 @@ class TrainConfig:
             raise ConfigError(f"{source}: blind=true (the policy sees the target, not the canvas) "
                               f"needs conditional=true and arch 'spiral' or 'lean', not "
                               f"conditional={str(self.policy.conditional).lower()}, arch={self.policy.arch!r}")
+        if self.critic.critic_real == "teacher" and (self.policy.conditional or run.domain != "paint"):
+            raise ConfigError(f"{source}: critic_real='teacher' (the critic's real images are the "
+                              f"teacher's drawings) needs conditional=false and domain='paint', "
+                              f"not conditional={str(self.policy.conditional).lower()}, "
+                              f"domain={run.domain!r}")
         if not self.policy.conditional and rl.reward != "discriminator":
             raise ConfigError(f"{source}: conditional=false (unconditional training) needs "
                               f"reward='discriminator', not reward={rl.reward!r}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from spiral_dsl.io import write_atomic
 
 from .config import TrainConfig
+from .errors import RunError
 from .gradients import GradientPool
 from .train import load_targets, train
 
@@ -180,6 +181,9 @@ def _pbt_member(config: dict) -> None:
     """One PBT member: train, report its :func:`fitness` every ``interval`` updates with a
     checkpoint."""
     from ray import tune
+    # Ray Tune starts a member in its trial folder: relative paths in the config (init_from,
+    # teacher, a folder of targets) mean what they meant where `spiral train` ran
+    os.chdir(config["cwd"])
     out_dir = Path(tune.get_context().get_trial_dir()) / "run"
     start = tune.get_checkpoint()
     member = TrainConfig.from_flat(config["base"]).replace(
@@ -226,7 +230,7 @@ def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address
     reports = -(-updates // interval)  # every interval, and at the last update
     tuner = tune.Tuner(
         tune.with_resources(_pbt_member, {"cpu": 1}),
-        param_space={"base": base, "interval": interval,
+        param_space={"base": base, "interval": interval, "cwd": os.getcwd(),
                      "policy_lr": tune.loguniform(1e-5, 1e-3),
                      "entropy_coef": tune.loguniform(1e-4, 1e-1)},
         tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=population, metric="fitness", mode="max"),
@@ -235,6 +239,9 @@ def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address
     )
     results = tuner.fit()
     summary = _summary(results, config.rl.reward)
+    if summary["best"] is None:   # every member failed before its first report
+        first = str(results.errors[0]).strip().splitlines()[-1] if results.errors else "no report"
+        raise RunError(f"every PBT member failed; the first: {first}")
     out = Path(run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / PBT_SUMMARY, json.dumps(summary, indent=1) + "\n")

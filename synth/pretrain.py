@@ -38,7 +38,8 @@ from .errors import DataError
 from .nets import Policy
 from .rollout import quantise, render_prefixes, teacher_forced_steps, to_uint8
 
-__all__ = ["make_batch", "make_teacher_batch", "teacher_prefixes", "pretrain_loss", "pretrain"]
+__all__ = ["make_batch", "make_teacher_batch", "teacher_prefixes", "teacher_drawings",
+           "pretrain_loss", "pretrain"]
 
 PREFIX_CACHE_BYTES = 4 << 30
 """The most memory :func:`teacher_prefixes` may take (9,000 MNIST teacher programs of 19
@@ -153,6 +154,30 @@ def _teacher_data(config: TrainConfig, spec, device, stop):
     actions = torch.from_numpy(teacher["actions"].astype(np.int64)).to(device)
     targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     return actions, quantise(targets).to(device)   # uint8-quantised, as in RL
+
+
+def teacher_drawings(config: TrainConfig, spec, batch: int = 256) -> torch.Tensor | None:
+    """The teacher programs' final canvases, uint8 (N, 3, H, W) on the CPU, rendered on the
+    raster interpreter the policy paints on (``critic_real = "teacher"``: the critic's real
+    images). The teacher file is built first when missing, as for pretraining (``None`` when
+    that was stopped). N × 3 × H × W bytes (110 MB for 9,000 at 64²)."""
+    data = _teacher_data(config, spec, torch.device("cpu"), lambda: False)
+    if data is None:
+        return None
+    teacher = data[0]
+    n = len(teacher)
+    batch = min(batch, n)
+    env = BatchEnv(spec, batch, config.run.episode_length, "raster")
+    out = torch.empty((n, 3, config.run.canvas, config.run.canvas), dtype=torch.uint8)
+    with torch.no_grad():
+        for first in range(0, n, batch):
+            rows = torch.arange(first, first + batch) % n   # the last batch wraps round
+            env.reset()
+            for t in range(teacher.shape[1]):
+                env.step({s: teacher[rows, t, k] for k, s in enumerate(spec.order)})
+            keep = min(batch, n - first)
+            out[first:first + keep] = to_uint8(env.canvas[:keep])
+    return out
 
 
 def pretrain(config: TrainConfig, out_path: str | Path | None = None, stop=None) -> Path:

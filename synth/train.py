@@ -39,11 +39,11 @@ from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
 from .critic import RunningNorm, temporal_credit
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .gradients import GradientPool, local_pool
 from .grids import COUNT, write_grid
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
-from .rollout import from_uint8
+from .rollout import from_uint8, to_uint8
 
 __all__ = ["train", "LocalWorkers", "default_workers", "final_reward", "rewards", "load_targets"]
 
@@ -125,6 +125,21 @@ def load_targets(config: TrainConfig):
     from .data import load_set
     images, _ = load_set(run.targets, size=run.canvas)
     return images
+
+
+def _critic_real_images(config: TrainConfig, spec, targets: np.ndarray) -> torch.Tensor:
+    """What an unconditional critic takes for real, uint8 (N, 3, H, W) on the CPU (quantised
+    like the policy's canvases in the replay): the training targets, or with ``critic_real = "teacher"`` the teacher programs' drawings of them
+    (:func:`synth.pretrain.teacher_drawings`). A conditional critic's real pairs come from the
+    replay instead (each target beside itself)."""
+    if config.critic.critic_real == "teacher":
+        from .pretrain import teacher_drawings
+        drawings = teacher_drawings(config, spec)
+        if drawings is None:
+            raise DataError(f"the teacher programs for critic_real='teacher' were not built "
+                            f"({config.teacher_path()})")
+        return drawings
+    return to_uint8(torch.from_numpy(np.ascontiguousarray(targets.transpose(0, 3, 1, 2))))
 
 
 def final_reward(rl, traj, critic: DiscriminatorLearner, norm: RunningNorm | None = None) -> torch.Tensor:
@@ -236,6 +251,8 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     own_workers = workers is None
     workers = workers or default_workers(config, spec, targets)
     real_rng = np.random.default_rng(run.seed + 7)
+    real_pool = (_critic_real_images(config, spec, targets)
+                 if rl.reward == "discriminator" and not config.policy.conditional else None)
     metrics_file = rundir.open_log(out / "metrics.jsonl", start if resumed else None)
     t0 = time.perf_counter() - elapsed
     metrics: dict = {}
@@ -267,8 +284,8 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
                         if config.policy.conditional:
                             real = real_targets
                         else:
-                            idx = torch.from_numpy(real_rng.integers(0, len(targets), critic_cfg.d_batch))
-                            real = torch.from_numpy(targets[idx.numpy()]).permute(0, 3, 1, 2).to(device)
+                            idx = torch.from_numpy(real_rng.integers(0, len(real_pool), critic_cfg.d_batch))
+                            real = from_uint8(real_pool[idx]).to(device)
                         metrics.update(critic.update(real, fakes, real_targets))
             if run.grid_every and update % run.grid_every == 0 and traj is not None:
                 targets_shown = traj.targets[:COUNT] if config.policy.conditional else None

@@ -151,6 +151,10 @@ def test_rules_between_fields(tmp_path):
         load_config(None, ["domain=scene", "episode_length=100"])
     with pytest.raises(ConfigError, match=r"batch=-1 is out of range"):
         TrainConfig().replace(batch=-1)
+    with pytest.raises(ConfigError, match="critic_real='teacher' .* needs conditional=false"):
+        load_config(None, ["reward=discriminator", "critic_real=teacher"])
+    with pytest.raises(ConfigError, match="critic_real='pen' must be one of"):
+        load_config(None, ["critic_real=pen"])
 
 
 def test_the_interpreter_must_draw_the_domain():

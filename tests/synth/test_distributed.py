@@ -102,7 +102,12 @@ def test_a_killed_worker_restarts_and_training_finishes(ray_local, tmp_path):
 @pytest.mark.slow
 def test_pbt_runs_a_tiny_population(ray_local, tmp_path):
     from synth.distributed import run_pbt
-    args = tiny(tmp_path, updates=4)
+    from synth.errors import RunError
+    from synth.train import train
+    start = tmp_path / "start"
+    train(tiny(start, updates=1))
+    # a path relative to where the run starts, as a user writes it: members run elsewhere
+    args = tiny(tmp_path, updates=4, init_from=os.path.relpath(start / "model.pt"))
     results = run_pbt(args, population=2, interval=2, storage=str(tmp_path / "tune"))
     assert len(results) == 2
     assert not results.errors, results.errors
@@ -113,6 +118,9 @@ def test_pbt_runs_a_tiny_population(ray_local, tmp_path):
     assert summary["fitness"] == "-mean(mse)" and len(summary["members"]) == 2
     assert summary["best"]["fitness"] == max(m["fitness"] for m in summary["members"])
     assert summary["best"]["policy_lr"] > 0 and summary["best"]["entropy_coef"] > 0
+    with pytest.raises(RunError, match="every PBT member failed; the first: .*does not exist"):
+        run_pbt(tiny(tmp_path / "bad", updates=2, init_from="no/such/model.pt"), population=2,
+                interval=2, storage=str(tmp_path / "tune_bad"))
 
 
 def test_pbt_fitness_is_the_critics_gap_or_the_negative_mse():

@@ -201,3 +201,44 @@ def test_a_beam_teacher_needs_a_checkpoint(tmp_path, digits):
     with pytest.raises(DataError, match="search='mcts' is not one of"):
         build_teacher(digits, SPEC, tmp_path / "t.npz", steps=4, candidates=1, polish=0, workers=1,
                       search="mcts")
+
+
+def _digit_folder(tmp_path, digits):
+    from PIL import Image
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i, image in enumerate(digits):
+        Image.fromarray((image * 255).round().astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_critic_real_teacher_is_the_teacher_programs_drawn_on_the_raster(tmp_path, digits):
+    from synth.config import load_config
+    from synth.pretrain import teacher_drawings
+    from synth.rollout import to_uint8
+    config = load_config("configs/tiny.toml", [
+        f"targets={_digit_folder(tmp_path, digits)}", "conditional=false", "reward=discriminator",
+        "critic_real=teacher", "teacher_candidates=4", "teacher_polish=0", "teacher_workers=1",
+        f"out_dir={tmp_path / 'run'}"])
+    spec = config.spec()
+    drawings = teacher_drawings(config, spec, batch=2)   # 3 programs: the second batch wraps round
+    assert drawings.dtype == torch.uint8 and drawings.shape == (3, 3, 64, 64)
+    teacher = load_teacher(config.teacher_path(), spec, 3)["actions"]   # built on first use
+    for i, rows in enumerate(teacher):
+        program = [dict(zip(spec.order, map(int, r))) for r in rows]
+        assert torch.equal(drawings[i], to_uint8(render_actions(spec, [program])[0]))
+    assert (drawings < 250).any(), "the teacher draws ink on these digits"
+
+
+def test_an_unconditional_run_against_the_teachers_drawings_trains(tmp_path, digits):
+    import json
+
+    from spiral_dsl.cli import main as spiral
+    out = tmp_path / "run"
+    assert spiral(["train", "--config", "configs/tiny.toml", "--set", f"targets={_digit_folder(tmp_path, digits)}",
+                   "--set", "conditional=false", "--set", "reward=discriminator", "--set", "critic_real=teacher",
+                   "--set", "teacher_candidates=4", "--set", "teacher_polish=0", "--set", "teacher_workers=1",
+                   "--set", "updates=2", "--set", f"out_dir={out}"]) == 0
+    assert (out / "teacher.npz").is_file()
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "d_real" in lines[-1] and len(lines) == 2
