@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -173,6 +174,7 @@ def cmd_train(args) -> int:
     with rundir.locked(run.out_dir), rundir.stop_on_sigterm() as terminated:
         out = Path(run.out_dir)
         rl_started = run.resume and (out / "checkpoint.pt").is_file()
+        model = out / "model.pt"
         if config.policy.arch == "scene":   # supervised, then RL, on rendered scenes
             from .scene_train import train_scene
             train_scene(config, stop=terminated)
@@ -189,28 +191,36 @@ def cmd_train(args) -> int:
                 from .pretrain import pretrain
                 config = config.replace(init_from=str(pretrain(config)))
             if not terminated():
-                _train_stage(config, args, train)
+                model = _train_stage(config, args, train)
         if terminated():
             print(f"stopped by SIGTERM; the run in {run.out_dir} continues with --resume",
                   file=sys.stderr)
             return 128 + terminated.signal
-    print(f"model: {Path(run.out_dir) / 'model.pt'}")
+    print(f"model: {model}")
     return 0
 
 
-def _train_stage(config, args, train) -> None:
-    """RL: embedded, on Ray, or population-based on Ray Tune."""
+def _train_stage(config, args, train) -> Path:
+    """RL: embedded, on Ray, or population-based on Ray Tune. Returns the model file: the
+    run's ``model.pt``, or for a population the best member's last training checkpoint (which
+    ``synthesize``, ``sample`` and ``--checkpoint`` accept like a model file)."""
     if args.pbt:
         from .distributed import run_pbt
-        results = run_pbt(config, population=args.population, interval=args.pbt_interval,
-                          address=args.address)
-        best = results.get_best_result()
-        print(f"best member's checkpoint: {best.checkpoint.path if best.checkpoint else 'none'}")
-    elif args.ray:
+        run_pbt(config, population=args.population, interval=args.pbt_interval,
+                address=args.address)
+        return Path(_best_member(config))
+    if args.ray:
         from .distributed import train_on_ray
         train_on_ray(config, address=args.address)
     else:
         _train_with_progress(train, config, args.quiet)
+    return Path(config.run.out_dir) / "model.pt"
+
+
+def _best_member(config) -> str:
+    from .distributed import PBT_SUMMARY
+    summary = json.loads((Path(config.run.out_dir) / PBT_SUMMARY).read_text())
+    return summary["best"]["model"]
 
 
 def _train_with_progress(train, config, quiet: bool) -> None:

@@ -253,14 +253,17 @@ def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address
 
 
 def _summary(results, reward: str) -> dict:
-    """Each member's last reported figures and hyperparameters (after any exploit), and the
-    best member by its last fitness."""
+    """Each member's last training checkpoint (``model``), last reported figures and
+    hyperparameters (after any exploit), and the best member by its last fitness."""
     members = []
     for result in results:
         if result.error is not None or not result.metrics:
             members.append({"error": str(result.error)})
             continue
-        members.append({"policy_lr": result.config["policy_lr"],
+        # Tune ends a member at its last report, before train() writes model.pt: the last
+        # training checkpoint holds the same weights and loads like a model file
+        members.append({"model": str(Path(result.path) / "run" / "checkpoint.pt"),
+                        "policy_lr": result.config["policy_lr"],
                         "entropy_coef": result.config["entropy_coef"],
                         **{k: result.metrics[k] for k in ("fitness", "update", "mse", "reward",
                                                           "d_real", "d_fake", "entropy")

@@ -100,7 +100,7 @@ def test_a_killed_worker_restarts_and_training_finishes(ray_local, tmp_path):
 
 
 @pytest.mark.slow
-def test_pbt_runs_a_tiny_population(ray_local, tmp_path):
+def test_pbt_runs_a_tiny_population(ray_local, tmp_path, capsys):
     from synth.distributed import run_pbt
     from synth.errors import RunError
     from synth.train import train
@@ -118,6 +118,15 @@ def test_pbt_runs_a_tiny_population(ray_local, tmp_path):
     assert summary["fitness"] == "-mean(mse)" and len(summary["members"]) == 2
     assert summary["best"]["fitness"] == max(m["fitness"] for m in summary["members"])
     assert summary["best"]["policy_lr"] > 0 and summary["best"]["entropy_coef"] > 0
+    ckpt.load_model(summary["best"]["model"])
+    # the command line names the best member's weights
+    from spiral_dsl.cli import main as spiral
+    out = tmp_path / "cli"
+    assert spiral(["train", "--config", "configs/tiny.toml", "--pbt", "--population", "2",
+                   "--pbt-interval", "2", "--set", "updates=2", "--set", f"out_dir={out}"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed.startswith("model: ") and printed.endswith("checkpoint.pt")
+    ckpt.load_model(printed.removeprefix("model: "))
     with pytest.raises(RunError, match="every PBT member failed; the first: .*does not exist"):
         run_pbt(tiny(tmp_path / "bad", updates=2, init_from="no/such/model.pt"), population=2,
                 interval=2, storage=str(tmp_path / "tune_bad"))
