@@ -213,7 +213,7 @@ def bench_synthesize(images: int, checkpoints: dict[str, str | None], rounds: in
         seconds[FILED], errors[FILED] = [], []
     default_verify = synth_module.VERIFY
     try:
-        for name, (path, verify) in rows.items():                    # warm-up: load, first batch
+        for path, verify in rows.values():                         # warm-up: load, first batch
             synth_module.VERIFY = verify
             synth_module.synthesize(digits[0], method="policy", invert=False, checkpoint=path)
         for _ in range(rounds):
@@ -316,7 +316,7 @@ def bench_train_end_to_end(batch: int, updates: int, rows: list[str], filed_tree
             print(name, out[name], flush=True)
     today = [v["frames_per_s"] for k, v in out.items() if "today's code" in k]
     if today:
-        for k, v in out.items():
+        for v in out.values():
             v["over_spiral_rows_best"] = round(v["frames_per_s"] / max(today), 2)
     filed = [v["frames_per_s"] for k, v in out.items() if k.startswith("filed code")]
     if filed:

@@ -34,8 +34,8 @@ from .train import load_targets, train
 
 __all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt", "fitness", "PBT_SUMMARY"]
 
-#: Written by :func:`run_pbt` in the run's ``out_dir``: each member's final hyperparameters and
-#: fitness, and the best member.
+#: Written by :func:`run_pbt` in the run's ``out_dir``: each member's last training checkpoint,
+#: final hyperparameters and fitness, and the best member.
 PBT_SUMMARY = "pbt_summary.json"
 
 
@@ -165,11 +165,13 @@ def fitness(reward: str, window: list[dict]) -> float:
       score of real images, ``mean(d_fake - d_real)``. Each member has its own critic, whose
       raw scores carry an arbitrary offset (a WGAN critic's drifts; docs/results.md), but the
       gap is that critic's estimate of how far the painted images are from the real ones (for
-      WGAN-GP, of the Wasserstein-1 distance), comparable across members.
+      WGAN-GP, of the Wasserstein-1 distance). It is comparable across members only as far as
+      their critics are alike: a member with a weaker critic looks better (docs/results.md,
+      "Population-based training").
     * otherwise the batch's ``-mean(mse)``.
 
-    Updates without the figure (the value-only warm-up has no critic step) are left out;
-    ``-inf`` when none has it, so such a member is never chosen to be copied."""
+    Updates without the figure are left out; ``-inf`` when none has it, so such a member is
+    never chosen to be copied."""
     if reward == "discriminator":
         gaps = [m["d_fake"] - m["d_real"] for m in window if "d_fake" in m and "d_real" in m]
     else:
@@ -240,15 +242,14 @@ def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address
     results = tuner.fit()
     summary = _summary(results, config.rl.reward)
     if summary["best"] is None:   # every member failed before its first report
-        first = str(results.errors[0]).strip().splitlines()[-1] if results.errors else "no report"
+        first = _last_line(results.errors[0]) if results.errors else "no report"
         raise RunError(f"every PBT member failed; the first: {first}")
     out = Path(run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / PBT_SUMMARY, json.dumps(summary, indent=1) + "\n")
     best = summary["best"]
-    if best is not None:
-        print(f"best member: fitness {best['fitness']:.4g} with policy_lr {best['policy_lr']:.2e}, "
-              f"entropy_coef {best['entropy_coef']:.2e} ({out / PBT_SUMMARY})", file=sys.stderr)
+    print(f"best member: fitness {best['fitness']:.4g} with policy_lr {best['policy_lr']:.2e}, "
+          f"entropy_coef {best['entropy_coef']:.2e} ({out / PBT_SUMMARY})", file=sys.stderr)
     return results
 
 
@@ -258,7 +259,7 @@ def _summary(results, reward: str) -> dict:
     members = []
     for result in results:
         if result.error is not None or not result.metrics:
-            members.append({"error": str(result.error)})
+            members.append({"error": _last_line(result.error) if result.error else "no report"})
             continue
         # Tune ends a member at its last report, before train() writes model.pt: the last
         # training checkpoint holds the same weights and loads like a model file
@@ -272,3 +273,9 @@ def _summary(results, reward: str) -> dict:
     best = max(scored, key=lambda m: m["fitness"]) if scored else None
     return {"fitness": "mean(d_fake - d_real)" if reward == "discriminator" else "-mean(mse)",
             "members": members, "best": best}
+
+
+def _last_line(error: BaseException) -> str:
+    """A member's error without Ray's traceback: its last line (the exception and message)."""
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__

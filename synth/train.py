@@ -270,7 +270,9 @@ def _train(config: TrainConfig, workers, stop, callback) -> dict:
     try:
         for update in range(start + 1, rl.updates + 1):
             traj = None
-            for traj, reward, reward_metrics, metrics in _a2c_steps(
+            # each step hands back this update's metrics; the dict passed in gathers the
+            # trajectories dropped as stale before it
+            for traj, reward, reward_metrics, metrics in _a2c_steps(  # noqa: B020
                     workers, learner, lambda t: rewards(rl, t, critic, norm), device,
                     value_only=update <= rl.value_warmup, metrics=metrics):
                 replay.add(traj.targets, traj.canvases[-1])
