@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 from pathlib import Path
@@ -205,22 +204,16 @@ def _train_stage(config, args, train) -> Path:
     run's ``model.pt``, or for a population the best member's last training checkpoint (which
     ``synthesize``, ``sample`` and ``--checkpoint`` accept like a model file)."""
     if args.pbt:
-        from .distributed import run_pbt
+        from .distributed import best_member, run_pbt
         run_pbt(config, population=args.population, interval=args.pbt_interval,
                 address=args.address)
-        return Path(_best_member(config))
+        return best_member(config.run.out_dir)
     if args.ray:
         from .distributed import train_on_ray
         train_on_ray(config, address=args.address)
     else:
         _train_with_progress(train, config, args.quiet)
     return Path(config.run.out_dir) / "model.pt"
-
-
-def _best_member(config) -> str:
-    from .distributed import PBT_SUMMARY
-    summary = json.loads((Path(config.run.out_dir) / PBT_SUMMARY).read_text())
-    return summary["best"]["model"]
 
 
 def _train_with_progress(train, config, quiet: bool) -> None:

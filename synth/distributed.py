@@ -32,7 +32,8 @@ from .errors import RunError
 from .gradients import GradientPool
 from .train import load_targets, train
 
-__all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt", "fitness", "PBT_SUMMARY"]
+__all__ = ["init_ray", "RayWorkers", "train_on_ray", "run_pbt", "fitness", "best_member",
+           "PBT_SUMMARY"]
 
 #: Written by :func:`run_pbt` in the run's ``out_dir``: each member's last training checkpoint,
 #: final hyperparameters and fitness, and the best member.
@@ -251,6 +252,13 @@ def run_pbt(config: TrainConfig, population: int = 4, interval: int = 5, address
     print(f"best member: fitness {best['fitness']:.4g} with policy_lr {best['policy_lr']:.2e}, "
           f"entropy_coef {best['entropy_coef']:.2e} ({out / PBT_SUMMARY})", file=sys.stderr)
     return results
+
+
+def best_member(out_dir) -> Path:
+    """The best member's last training checkpoint, from the :data:`PBT_SUMMARY` of the
+    population run in ``out_dir``."""
+    summary = json.loads((Path(out_dir) / PBT_SUMMARY).read_text())
+    return Path(summary["best"]["model"])
 
 
 def _summary(results, reward: str) -> dict:
