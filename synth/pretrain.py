@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -126,12 +127,21 @@ def _teacher_data(config: TrainConfig, spec, device, stop):
     """(teacher (N, T, slots) long, targets (N, 3, H, W) float) on ``device``; builds the
     teacher file first when it is missing or incomplete (``None`` when ``stop()`` ended the
     build: the file stays partial, to be resumed)."""
-    import numpy as np
-
     from .data import load_set
+    images, _ = load_set(config.run.targets, size=config.run.canvas)
+    actions = _teacher_actions(config, spec, images, stop)
+    if actions is None:
+        return None
+    targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    return actions.to(device), quantise(targets).to(device)   # uint8-quantised, as in RL
+
+
+def _teacher_actions(config: TrainConfig, spec, images, stop) -> torch.Tensor | None:
+    """The teacher programs (N, T, slots) long, on the CPU, for ``images`` (the run's targets),
+    from the teacher file, built first when it is missing or incomplete (``None`` when
+    ``stop()`` ended the build)."""
     from .teacher import build_teacher, load_teacher
     run, search = config.run, config.search
-    images, _ = load_set(run.targets, size=run.canvas)
     path = config.teacher_path()
     steps = run.episode_length - 1
     try:
@@ -151,20 +161,15 @@ def _teacher_data(config: TrainConfig, spec, device, stop):
         raise DataError(f"teacher file {path} has {teacher['actions'].shape[1]} steps; "
                         f"episode_length={run.episode_length} needs {steps}")
     print(f"teacher: {len(images)} programs, raster mse {float(np.mean(teacher['mse'])):.4f}", file=sys.stderr)
-    actions = torch.from_numpy(teacher["actions"].astype(np.int64)).to(device)
-    targets = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    return actions, quantise(targets).to(device)   # uint8-quantised, as in RL
+    return torch.from_numpy(teacher["actions"].astype(np.int64))
 
 
-def teacher_drawings(config: TrainConfig, spec, batch: int = 256) -> torch.Tensor | None:
-    """The teacher programs' final canvases, uint8 (N, 3, H, W) on the CPU, rendered on the
-    raster interpreter the policy paints on (``critic_real = "teacher"``: the critic's real
-    images). The teacher file is built first when missing, as for pretraining (``None`` when
-    that was stopped). N × 3 × H × W bytes (110 MB for 9,000 at 64²)."""
-    data = _teacher_data(config, spec, torch.device("cpu"), lambda: False)
-    if data is None:
-        return None
-    teacher = data[0]
+def teacher_drawings(config: TrainConfig, spec, images, batch: int = 256) -> torch.Tensor:
+    """The teacher programs' final canvases for ``images`` (the run's targets, N × H × W × 3),
+    uint8 (N, 3, H, W) on the CPU, rendered on the raster interpreter the policy paints on
+    (``critic_real = "teacher"``: the critic's real images). The teacher file is built first
+    when missing, as for pretraining. N × 3 × H × W bytes (110 MB for 9,000 at 64²)."""
+    teacher = _teacher_actions(config, spec, images, lambda: False)
     n = len(teacher)
     batch = min(batch, n)
     env = BatchEnv(spec, batch, config.run.episode_length, "raster")
@@ -172,9 +177,10 @@ def teacher_drawings(config: TrainConfig, spec, batch: int = 256) -> torch.Tenso
     with torch.no_grad():
         for first in range(0, n, batch):
             rows = torch.arange(first, first + batch) % n   # the last batch wraps round
+            actions = _rows_as_actions(spec, teacher[rows])
             env.reset()
             for t in range(teacher.shape[1]):
-                env.step({s: teacher[rows, t, k] for k, s in enumerate(spec.order)})
+                env.step({s: actions[s][t] for s in spec.order})
             keep = min(batch, n - first)
             out[first:first + keep] = to_uint8(env.canvas[:keep])
     return out

@@ -39,7 +39,7 @@ from . import checkpoint as ckpt
 from . import rundir
 from .config import TrainConfig
 from .critic import RunningNorm, temporal_credit
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .gradients import GradientPool, local_pool
 from .grids import COUNT, write_grid
 from .roles import DiscriminatorLearner, PolicyLearner, ReplayBuffer, RolloutWorker
@@ -129,16 +129,13 @@ def load_targets(config: TrainConfig):
 
 def _critic_real_images(config: TrainConfig, spec, targets: np.ndarray) -> torch.Tensor:
     """What an unconditional critic takes for real, uint8 (N, 3, H, W) on the CPU (quantised
-    like the policy's canvases in the replay): the training targets, or with ``critic_real = "teacher"`` the teacher programs' drawings of them
+    like the policy's canvases in the replay): the training ``targets``, or with
+    ``critic_real = "teacher"`` the teacher programs' drawings of them
     (:func:`synth.pretrain.teacher_drawings`). A conditional critic's real pairs come from the
     replay instead (each target beside itself)."""
     if config.critic.critic_real == "teacher":
         from .pretrain import teacher_drawings
-        drawings = teacher_drawings(config, spec)
-        if drawings is None:
-            raise DataError(f"the teacher programs for critic_real='teacher' were not built "
-                            f"({config.teacher_path()})")
-        return drawings
+        return teacher_drawings(config, spec, targets)
     return to_uint8(torch.from_numpy(np.ascontiguousarray(targets.transpose(0, 3, 1, 2))))
 
 

@@ -216,12 +216,14 @@ def test_critic_real_teacher_is_the_teacher_programs_drawn_on_the_raster(tmp_pat
     from synth.config import load_config
     from synth.pretrain import teacher_drawings
     from synth.rollout import to_uint8
+    folder = _digit_folder(tmp_path, digits)
     config = load_config("configs/tiny.toml", [
-        f"targets={_digit_folder(tmp_path, digits)}", "conditional=false", "reward=discriminator",
+        f"targets={folder}", "conditional=false", "reward=discriminator",
         "critic_real=teacher", "teacher_candidates=4", "teacher_polish=0", "teacher_workers=1",
         f"out_dir={tmp_path / 'run'}"])
     spec = config.spec()
-    drawings = teacher_drawings(config, spec, batch=2)   # 3 programs: the second batch wraps round
+    images, _ = load_set(str(folder), size=64)
+    drawings = teacher_drawings(config, spec, images, batch=2)   # 3 programs: the second batch wraps round
     assert drawings.dtype == torch.uint8 and drawings.shape == (3, 3, 64, 64)
     teacher = load_teacher(config.teacher_path(), spec, 3)["actions"]   # built on first use
     for i, rows in enumerate(teacher):
